@@ -1,0 +1,1 @@
+//! Sluice: WebAssembly components served as HTTP endpoints and Server-Sent-Events streams.
