@@ -1,1 +1,23 @@
 //! Sluice: WebAssembly components served as HTTP endpoints and Server-Sent-Events streams.
+//!
+//! The modules follow a request: [`server`] accepts it, [`route`] finds the ingress,
+//! [`negotiate`] picks SSE or JSON, [`params`] resolves parameters, [`runtime`] instantiates
+//! the component, and [`encode`] turns what it yields into bytes. Components reach the
+//! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
+//! loads a deploy directory; [`boot`] puts it all together.
+
+pub mod backends;
+pub mod boot;
+pub mod capabilities;
+pub mod config;
+pub mod deploy;
+pub mod encode;
+pub mod negotiate;
+pub mod params;
+pub mod route;
+pub mod runtime;
+pub mod server;
+
+pub use boot::{Booted, boot};
+pub use config::HostConfig;
+pub use server::Server;

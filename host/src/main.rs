@@ -1,1 +1,118 @@
-fn main() {}
+//! The `sluice` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "WebAssembly components as HTTP and Server-Sent-Events endpoints"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a deploy directory; with none, the bundled demo.
+    Serve {
+        /// Deploy directory: ingresses/*.yaml, components/*.wasm, seed/*.json, sluice.yaml.
+        dir: Option<PathBuf>,
+        /// Address to listen on (overrides `listen` in sluice.yaml; default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Publish an event on a running server's bus (through its loopback-only admin endpoint).
+    Publish {
+        #[arg(long)]
+        topic: String,
+        /// The event type, e.g. `checkpoint`.
+        #[arg(long)]
+        event: String,
+        /// The event data as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve { dir, listen } => serve(dir, listen).await,
+        Command::Publish {
+            topic,
+            event,
+            data,
+            server,
+        } => publish(&topic, &event, &data, &server).await,
+    }
+}
+
+async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    // Every SSE connection holds a socket; lift the soft limit to the hard one.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit raised"),
+        Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
+    }
+    let dir = match dir {
+        Some(dir) => dir,
+        None => {
+            let dir = std::env::temp_dir().join("sluice-demo");
+            sluice::deploy::demo::write_to(&dir)
+                .with_context(|| format!("writing the bundled demo to {}", dir.display()))?;
+            tracing::info!(dir = %dir.display(), "serving the bundled demo");
+            dir
+        }
+    };
+    let booted = sluice::boot(&dir, listen).await?;
+    for problem in &booted.problems {
+        tracing::error!("not deployed: {problem}");
+    }
+    let addr = booted.server.local_addr()?;
+    let app = booted.server.app().clone();
+    tracing::info!(%addr, ingresses = ?app.deployment.ingress_ids, "sluice is serving");
+    booted
+        .server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
+}
+
+async fn publish(topic: &str, event: &str, data: &str, server: &str) -> anyhow::Result<()> {
+    let data: serde_json::Value = serde_json::from_str(data).context("--data is not valid JSON")?;
+    let body = serde_json::json!({ "topic": topic, "event": event, "data": data }).to_string();
+    let request = http::Request::post(format!("{}/_sluice/publish", server.trim_end_matches('/')))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(bytes::Bytes::from(body)))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(request)
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body));
+    }
+    println!("{}", String::from_utf8_lossy(&body));
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Put a host together from a deploy directory: config, store and seed data, bus,
+//! actors, runtime, ingresses, listener.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backends::actors::InMemoryActors;
+use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
+use crate::backends::store::sqlite::SqliteStore;
+use crate::capabilities::Backends;
+use crate::config::HostConfig;
+use crate::deploy::{self, Problem};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::server::{App, Server};
+
+/// Why a host could not start at all. Problems with single files are not here: they are
+/// reported and skipped (see [`Booted::problems`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{file}: {reason}")]
+    Config { file: String, reason: String },
+    #[error("cannot open the store {file}: {reason}")]
+    Store { file: String, reason: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("cannot read the deploy directory {dir}: {source}")]
+    Deploy { dir: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A host ready to run, and what could not be deployed.
+pub struct Booted {
+    pub server: Server,
+    pub problems: Vec<Problem>,
+}
+
+/// Build a host serving `dir`. `listen` overrides the config file's address.
+pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, BootError> {
+    let config_file = dir.join("sluice.yaml");
+    let config = match std::fs::read_to_string(&config_file) {
+        Ok(text) => HostConfig::parse(&text).map_err(|err| BootError::Config {
+            file: config_file.display().to_string(),
+            reason: err.to_string(),
+        })?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => HostConfig::default(),
+        Err(err) => {
+            return Err(BootError::Config {
+                file: config_file.display().to_string(),
+                reason: err.to_string(),
+            });
+        }
+    };
+    let store_file = dir.join(&config.store);
+    let store = SqliteStore::open(&store_file).map_err(|err| BootError::Store {
+        file: store_file.display().to_string(),
+        reason: err.to_string(),
+    })?;
+    let mut problems = deploy::seed_store(dir, &store);
+    let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig {
+        history_per_topic: config.bus_history_per_topic,
+        ..InMemoryBusConfig::default()
+    }));
+    let backends = Backends {
+        actors: Arc::new(InMemoryActors::new(bus.clone())),
+        bus,
+        store: Arc::new(store),
+    };
+    let runtime = Runtime::new(config.runtime())?;
+    let (deployment, deploy_problems) =
+        deploy::load(dir, &runtime, &backends).map_err(|source| BootError::Deploy {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+    problems.extend(deploy_problems);
+    let addr = listen.unwrap_or(config.listen);
+    let app = App {
+        runtime,
+        deployment,
+        backends,
+        config,
+    };
+    let server = Server::bind(addr, app)
+        .await
+        .map_err(|source| BootError::Listen { addr, source })?;
+    Ok(Booted { server, problems })
+}

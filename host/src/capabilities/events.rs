@@ -1,0 +1,182 @@
+//! `sluice:ingress/events`: bus subscriptions, checked against the ingress acl.
+//!
+//! Merging several subscriptions is one host call: [`wait`](events::Host::wait) suspends
+//! the guest's fiber until any of them has an event, then hands back a burst in bus-id
+//! (arrival) order.
+
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+
+use super::acl::topic_permission;
+use crate::backends::bus::{BusEvent, Subscription};
+use crate::runtime::InstanceState;
+use crate::runtime::bindings::events::{self, EventsError};
+use crate::runtime::bindings::types::Event;
+
+/// Backs the WIT `subscription` resource.
+pub struct HostSubscription {
+    inner: Subscription,
+    /// One event taken off the channel but not yet handed out, so bursts from several
+    /// subscriptions can be merged in id order.
+    peeked: Option<Arc<BusEvent>>,
+}
+
+impl HostSubscription {
+    fn fill(&mut self) {
+        if self.peeked.is_none() {
+            self.peeked = self.inner.try_recv();
+        }
+    }
+
+    fn closed_error(&self) -> EventsError {
+        let reason = self
+            .inner
+            .closed_reason()
+            .unwrap_or("the subscription was closed");
+        EventsError::Closed(reason.to_owned())
+    }
+}
+
+impl events::HostSubscription for InstanceState {
+    fn gap(&mut self, subscription: Resource<HostSubscription>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&subscription)?.inner.gap())
+    }
+
+    fn drop(&mut self, subscription: Resource<HostSubscription>) -> wasmtime::Result<()> {
+        self.table.delete(subscription)?;
+        Ok(())
+    }
+}
+
+impl events::Host for InstanceState {
+    fn subscribe(
+        &mut self,
+        topics: Vec<String>,
+        event_types: Vec<String>,
+        after: Option<u64>,
+    ) -> wasmtime::Result<Result<Resource<HostSubscription>, EventsError>> {
+        if topics.is_empty() {
+            return Ok(Err(EventsError::Invalid("no topics given".into())));
+        }
+        for topic in &topics {
+            let (resource, action) = topic_permission(topic);
+            if !self.context.acl.allows(resource, action) {
+                return Ok(Err(EventsError::Forbidden(
+                    self.context.deny(resource, action),
+                )));
+            }
+        }
+        let inner = match self
+            .context
+            .backends
+            .bus
+            .subscribe(&topics, &event_types, after)
+        {
+            Ok(inner) => inner,
+            Err(err) => return Ok(Err(EventsError::Invalid(err.to_string()))),
+        };
+        let subscription = HostSubscription {
+            inner,
+            peeked: None,
+        };
+        Ok(Ok(self.table.push(subscription)?))
+    }
+
+    async fn wait(
+        &mut self,
+        subscriptions: Vec<Resource<HostSubscription>>,
+        max: u32,
+        timeout_ms: Option<u32>,
+    ) -> wasmtime::Result<Result<Vec<(u32, Event)>, EventsError>> {
+        let by_rep: BTreeMap<u32, u32> = (0u32..)
+            .zip(&subscriptions)
+            .map(|(index, resource)| (resource.rep(), index))
+            .collect();
+        if by_rep.len() != subscriptions.len() {
+            return Ok(Err(EventsError::Invalid(
+                "the same subscription was listed twice".into(),
+            )));
+        }
+        let mut subs = Vec::with_capacity(by_rep.len());
+        for (entry, index) in self.table.iter_entries(by_rep) {
+            let sub = entry?
+                .downcast_mut::<HostSubscription>()
+                .ok_or_else(|| wasmtime::format_err!("resource is not a subscription"))?;
+            subs.push((index, sub));
+        }
+        subs.sort_by_key(|(index, _)| *index);
+
+        let ready = wait_for_any(&mut subs);
+        let ready = match timeout_ms {
+            Some(ms) => tokio::time::timeout(Duration::from_millis(ms.into()), ready)
+                .await
+                .unwrap_or(Ok(false)),
+            None => ready.await,
+        };
+        let result = match ready {
+            Ok(true) => Ok(merge_ready(&mut subs, max.max(1) as usize)),
+            Ok(false) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        };
+        // Time spent waiting is not the guest's CPU time.
+        self.start_cpu_budget();
+        Ok(result)
+    }
+}
+
+/// Resolves once some subscription holds a peeked event (`true`), or with the error of a
+/// subscription that closed with nothing left to deliver.
+async fn wait_for_any(subs: &mut [(u32, &mut HostSubscription)]) -> Result<bool, EventsError> {
+    poll_fn(|cx| {
+        for (_, sub) in subs.iter_mut() {
+            if sub.peeked.is_some() {
+                return Poll::Ready(Ok(true));
+            }
+            match sub.inner.poll_recv(cx) {
+                Poll::Ready(Some(event)) => {
+                    sub.peeked = Some(event);
+                    return Poll::Ready(Ok(true));
+                }
+                Poll::Ready(None) => return Poll::Ready(Err(sub.closed_error())),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Take up to `max` ready events across `subs`, smallest bus id first, without waiting.
+fn merge_ready(subs: &mut [(u32, &mut HostSubscription)], max: usize) -> Vec<(u32, Event)> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        for (_, sub) in subs.iter_mut() {
+            sub.fill();
+        }
+        let next = subs
+            .iter_mut()
+            .filter_map(|(index, sub)| Some((sub.peeked.as_ref()?.id, *index, sub)))
+            .min_by_key(|(id, _, _)| *id);
+        let Some((_, index, sub)) = next else { break };
+        let Some(event) = sub.peeked.take() else {
+            break;
+        };
+        out.push((index, to_wit(&event)));
+    }
+    out
+}
+
+fn to_wit(event: &BusEvent) -> Event {
+    Event {
+        topic: event.topic.to_string(),
+        event_type: event.event_type.to_string(),
+        id: event.id,
+        timestamp: event.timestamp_ms,
+        data: event.data.to_string(),
+    }
+}

@@ -1,0 +1,98 @@
+//! The host config file, `sluice.yaml` in the deploy directory. Every key is optional.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:8080        # address to serve on (the CLI's --listen wins)
+//! store: sluice.db              # SQLite file, relative to the deploy directory
+//! keepaliveSeconds: 30          # ':keepalive' comment after this much silence on a stream
+//! maxInstances: 1000            # concurrent instances (connections); over it: 503
+//! memoryPerInstanceMiB: 64      # linear memory per instance
+//! cpuPerCallMs: 100             # CPU time per call into a component
+//! maxBodyBytes: 1048576         # request body limit; over it: 413
+//! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::runtime::RuntimeConfig;
+
+/// The parsed host config, with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct HostConfig {
+    pub listen: SocketAddr,
+    pub store: PathBuf,
+    pub keepalive_seconds: u64,
+    pub max_instances: u32,
+    #[serde(rename = "memoryPerInstanceMiB")]
+    pub memory_per_instance_mib: u32,
+    pub cpu_per_call_ms: u64,
+    pub max_body_bytes: usize,
+    pub bus_history_per_topic: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: PathBuf::from("sluice.db"),
+            keepalive_seconds: 30,
+            max_instances: 1000,
+            memory_per_instance_mib: 64,
+            cpu_per_call_ms: 100,
+            max_body_bytes: 1 << 20,
+            bus_history_per_topic: 1000,
+        }
+    }
+}
+
+impl HostConfig {
+    pub fn parse(yaml: &str) -> Result<Self, serde_yaml::Error> {
+        if yaml.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml::from_str(yaml)
+    }
+
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_seconds)
+    }
+
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            max_instances: self.max_instances.max(1),
+            max_memory: (self.memory_per_instance_mib as usize) << 20,
+            cpu_per_call: Duration::from_millis(self.cpu_per_call_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let config = HostConfig::parse("").expect("valid");
+        assert_eq!(config.listen.port(), 8080);
+        assert_eq!(config.keepalive(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let config =
+            HostConfig::parse("listen: 0.0.0.0:9000\nkeepaliveSeconds: 5\n").expect("valid");
+        assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        assert_eq!(config.keepalive_seconds, 5);
+        assert_eq!(config.max_body_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = HostConfig::parse("listne: 1.2.3.4:5\n").expect_err("typo");
+        assert!(err.to_string().contains("unknown field `listne`"), "{err}");
+    }
+}

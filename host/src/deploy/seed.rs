@@ -1,0 +1,44 @@
+//! Seed data: `seed/<edge>.json` holds a JSON array of records for edge `<edge>`. It is
+//! loaded only into an empty edge, so restarting a host never duplicates rows.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{Problem, files_with_extension};
+use crate::backends::store::sqlite::SqliteStore;
+
+/// Seed `store` from `dir/seed/`. Returns the files that could not be loaded.
+pub fn seed_store(dir: &Path, store: &SqliteStore) -> Vec<Problem> {
+    let files = match files_with_extension(&dir.join("seed"), &["json"]) {
+        Ok(files) => files,
+        Err(err) => return vec![Problem::new(&dir.join("seed"), err)],
+    };
+    let mut problems = Vec::new();
+    for file in files {
+        let Some(edge) = file.file_stem().and_then(|stem| stem.to_str()) else {
+            problems.push(Problem::new(&file, "the file name is not UTF-8"));
+            continue;
+        };
+        let records = std::fs::read(&file)
+            .map_err(|err| err.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<Value>(&bytes).map_err(|err| err.to_string())
+            });
+        let records = match records {
+            Ok(Value::Array(records)) => records,
+            Ok(_) => {
+                problems.push(Problem::new(&file, "expected a JSON array of records"));
+                continue;
+            }
+            Err(reason) => {
+                problems.push(Problem::new(&file, reason));
+                continue;
+            }
+        };
+        if let Err(err) = store.seed(edge, records) {
+            problems.push(Problem::new(&file, err));
+        }
+    }
+    problems
+}

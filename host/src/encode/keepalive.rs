@@ -1,0 +1,110 @@
+//! Keepalive (SPEC S4): a `:keepalive` comment after a configurable silence, so proxies
+//! do not time an idle stream out. A wrapper around the stream of encoded events whose
+//! timer restarts on every real event; framing lives elsewhere.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use tokio::time::{Instant, Sleep};
+
+use super::sse;
+
+/// Wraps `S`, inserting a keepalive comment whenever `interval` passes without an item.
+pub struct KeepAliveStream<S> {
+    inner: S,
+    interval: Duration,
+    timer: Pin<Box<Sleep>>,
+    comment: Bytes,
+}
+
+impl<S> KeepAliveStream<S> {
+    pub fn new(inner: S, interval: Duration) -> Self {
+        let mut comment = BytesMut::new();
+        sse::encode_comment("keepalive", &mut comment);
+        Self {
+            inner,
+            interval,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            comment: comment.freeze(),
+        }
+    }
+}
+
+impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAliveStream<S> {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                this.timer.as_mut().reset(Instant::now() + this.interval);
+                Poll::Ready(item)
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.timer.as_mut().reset(Instant::now() + this.interval);
+                    Poll::Ready(Some(this.comment.clone()))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use tokio::sync::mpsc;
+    use tokio_stream_shim::ReceiverStream;
+
+    /// A minimal receiver stream, to avoid a dependency for one test helper.
+    mod tokio_stream_shim {
+        use super::*;
+        pub struct ReceiverStream(pub mpsc::Receiver<Bytes>);
+        impl Stream for ReceiverStream {
+            type Item = Bytes;
+            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+                self.0.poll_recv(cx)
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_a_comment_after_the_interval_of_silence() {
+        let (_tx, rx) = mpsc::channel(1);
+        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        let started = Instant::now();
+        let item = stream.next().await.expect("keepalive");
+        assert_eq!(item, ":keepalive\n\n");
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        stream.next().await.expect("second keepalive");
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_real_event_restarts_the_timer() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        tx.send(Bytes::from_static(b"data: 1\n\n"))
+            .await
+            .expect("open");
+        assert_eq!(stream.next().await.expect("event"), "data: 1\n\n");
+        let after_event = Instant::now();
+        assert_eq!(stream.next().await.expect("keepalive"), ":keepalive\n\n");
+        assert_eq!(after_event.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ends_when_the_inner_stream_ends() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        assert!(stream.next().await.is_none());
+    }
+}

@@ -1,0 +1,6 @@
+//! Encode: what a component yields, turned into bytes for the client. Pure code.
+
+pub mod error;
+pub mod json;
+pub mod keepalive;
+pub mod sse;

@@ -1,0 +1,215 @@
+//! Instantiate: one wasmtime `Engine` on the pooling allocator, components compiled and
+//! pre-instantiated once at deploy time, and a fresh `Store` + instance per connection.
+
+pub mod bindings;
+mod state;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
+
+use crate::capabilities::IngressContext;
+use bindings::{Ingress, IngressPre};
+pub use state::InstanceState;
+
+/// How often the epoch ticks; the CPU budget is checked at this granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits for instances (SPEC S7).
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Concurrent instances; also the number of fiber stacks in the pool.
+    pub max_instances: u32,
+    /// Linear memory per instance, in bytes.
+    pub max_memory: usize,
+    /// CPU time one call into the guest may use before it is cut.
+    pub cpu_per_call: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory: 64 << 20,
+            cpu_per_call: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why a component could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    Engine(#[source] wasmtime::Error),
+    #[error("not a valid WebAssembly component: {0:#}")]
+    InvalidComponent(#[source] wasmtime::Error),
+    #[error("not a component of the `sluice:ingress/ingress` world: {0:#}")]
+    WrongWorld(#[source] wasmtime::Error),
+}
+
+/// The engine, the linker with every host capability, and the instance cap.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    config: RuntimeConfig,
+    slots: Arc<Semaphore>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let mut pool = PoolingAllocationConfig::default();
+        // Components from Rust need a few core instances, memories and tables each.
+        let cap = config.max_instances;
+        pool.total_component_instances(cap)
+            .total_stacks(cap)
+            .total_core_instances(cap.saturating_mul(8))
+            .total_memories(cap.saturating_mul(2))
+            .total_tables(cap.saturating_mul(4))
+            .max_memory_size(config.max_memory);
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            // Reserve only what an instance may use: thousands of instances must fit.
+            .memory_reservation(config.max_memory as u64)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0);
+        let engine = Engine::new(&wasm).map_err(RuntimeError::Engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
+        Ingress::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
+            .map_err(RuntimeError::Engine)?;
+        spawn_epoch_ticker(&engine);
+        Ok(Self {
+            slots: Arc::new(Semaphore::new(cap as usize)),
+            live: Arc::new(AtomicUsize::new(0)),
+            engine,
+            linker,
+            config,
+        })
+    }
+
+    /// Compile and link a component once, at deploy time.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<IngressPre<InstanceState>, RuntimeError> {
+        let component =
+            Component::new(&self.engine, wasm).map_err(RuntimeError::InvalidComponent)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(RuntimeError::WrongWorld)?;
+        IngressPre::new(pre).map_err(RuntimeError::WrongWorld)
+    }
+
+    /// Reserve an instance slot, or `None` when the cap is reached.
+    pub fn reserve(&self) -> Option<Slot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Some(Slot {
+            _permit: permit,
+            live: self.live.clone(),
+        })
+    }
+
+    /// Instances alive right now.
+    pub fn live_instances(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// A fresh instance of `pre` in a fresh store, for one connection.
+    pub async fn instantiate(
+        &self,
+        pre: &IngressPre<InstanceState>,
+        context: Arc<IngressContext>,
+        slot: Slot,
+    ) -> wasmtime::Result<Instance> {
+        let state = InstanceState::new(context, self.config.max_memory, self.config.cpu_per_call);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().cpu_budget_spent() {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        store.data_mut().start_cpu_budget();
+        let bindings = pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            bindings,
+            _slot: slot,
+        })
+    }
+}
+
+/// A reserved place in the instance pool; counted as live until dropped.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One live instance. Dropping it releases the instance, its subscriptions and its slot.
+pub struct Instance {
+    store: Store<InstanceState>,
+    bindings: Ingress,
+    _slot: Slot,
+}
+
+/// What `handle` returned.
+pub type Handled = Result<ResourceAny, bindings::types::Error>;
+
+impl Instance {
+    pub async fn handle(
+        &mut self,
+        request: &bindings::types::Request,
+    ) -> wasmtime::Result<Handled> {
+        self.store.data_mut().start_cpu_budget();
+        self.bindings
+            .sluice_ingress_handler()
+            .call_handle(&mut self.store, request)
+            .await
+    }
+
+    /// Up to `max` records (at least one); empty when the stream has ended.
+    pub async fn next_batch(
+        &mut self,
+        stream: ResourceAny,
+        max: u32,
+    ) -> wasmtime::Result<Vec<String>> {
+        self.store.data_mut().start_cpu_budget();
+        self.bindings
+            .sluice_ingress_handler()
+            .record_stream()
+            .call_next_batch(&mut self.store, stream, max)
+            .await
+    }
+}
+
+/// Advance the epoch so running guests reach their CPU-budget checks. The thread ends
+/// with the engine.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("sluice-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .ok();
+}

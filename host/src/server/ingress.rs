@@ -1,0 +1,110 @@
+//! Route → negotiate → resolve parameters → respond, for `/ingress/<route>`.
+
+use http::header::{ACCEPT, ALLOW};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::App;
+use super::respond::{self, Body};
+use crate::deploy::BodyMode;
+use crate::negotiate::{Mode, negotiate};
+use crate::params::{self, Resolved};
+use crate::route::RouteMatch;
+use crate::runtime::bindings::types;
+
+pub async fn handle(app: &App, request: Request<Incoming>, route: &str) -> Response<Body> {
+    let (ingress, route_params) = match app.deployment.routes.lookup(request.method(), route) {
+        RouteMatch::Found { value, params } => (value.clone(), params),
+        RouteMatch::NotFound => return respond::error_response("NOT_FOUND", "no such route"),
+        RouteMatch::MethodNotAllowed { allow } => return method_not_allowed(&allow),
+        RouteMatch::InvalidParameter { name } => {
+            let message = format!("parameter '{name}' is not valid UTF-8 after percent-decoding");
+            return respond::error_response("INVALID_PARAMETER", &message);
+        }
+    };
+    let accept = request
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    let mode = negotiate(accept);
+    let (parts, body) = request.into_parts();
+    let body = if ingress.spec.body == BodyMode::None {
+        bytes::Bytes::new()
+    } else {
+        match Limited::new(body, app.config.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                let message = format!(
+                    "the request body is larger than {} bytes",
+                    app.config.max_body_bytes
+                );
+                let mut response = respond::error_response("PAYLOAD_TOO_LARGE", &message);
+                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                return response;
+            }
+            Err(_) => {
+                return respond::error_response("BAD_REQUEST", "the request body could not be read");
+            }
+        }
+    };
+    let resolved = match params::resolve(
+        &ingress.spec,
+        route_params,
+        &parts.headers,
+        parts.uri.query(),
+        &body,
+    ) {
+        Ok(resolved) => resolved,
+        Err(err) => return respond::error_response(err.code(), &err.to_string()),
+    };
+    let Resolved {
+        params,
+        last_event_id,
+        raw_body,
+    } = resolved;
+    let request = types::Request {
+        ingress_id: ingress.spec.id.clone(),
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        params: params
+            .into_iter()
+            .map(|(name, value)| (name, value.to_string()))
+            .collect(),
+        mode: match mode {
+            Mode::Sse => types::Mode::Sse,
+            Mode::Json => types::Mode::Json,
+        },
+        last_event_id,
+        body: raw_body,
+    };
+    respond::run(
+        &app.runtime,
+        &ingress,
+        request,
+        mode,
+        app.config.keepalive(),
+    )
+    .await
+}
+
+fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
+    let allow = allow
+        .iter()
+        .map(http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = respond::error_response(
+        "METHOD_NOT_ALLOWED",
+        "the route does not accept this method",
+    );
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    if let Ok(allow) = HeaderValue::try_from(allow) {
+        response.headers_mut().insert(ALLOW, allow);
+    }
+    response
+}

@@ -1,0 +1,109 @@
+//! Accept: the listener, one hyper connection (HTTP/1.1 or HTTP/2) per client, and the
+//! request dispatch to ingresses and the admin endpoints.
+
+mod admin;
+mod ingress;
+pub mod respond;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::capabilities::Backends;
+use crate::config::HostConfig;
+use crate::deploy::Deployment;
+use crate::runtime::Runtime;
+use respond::Body;
+
+/// Everything requests need, shared by all connections.
+pub struct App {
+    pub runtime: Runtime,
+    pub deployment: Deployment,
+    pub backends: Backends,
+    pub config: HostConfig,
+}
+
+impl App {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let path = request.uri().path();
+        if let Some(route) = path.strip_prefix("/ingress/") {
+            let route = route.to_owned();
+            ingress::handle(&self, request, &route).await
+        } else if path.starts_with("/_sluice/") {
+            admin::handle(&self, request, peer).await
+        } else {
+            respond::error_response("NOT_FOUND", "no such route")
+        }
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+impl Server {
+    pub async fn bind(addr: SocketAddr, app: App) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            listener,
+            app: Arc::new(app),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Serve until `shutdown` resolves; then stop accepting.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return,
+            };
+            // Each event must leave as soon as it is written.
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+            let app = self.app.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(err) = connection.await {
+                    tracing::debug!(%peer, %err, "connection ended with an error");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Instantiate → pull records → encode → write, for one request.
+//!
+//! SSE: headers go out as soon as `handle` returns a stream; the response body *is* the
+//! pull loop, so the instance lives exactly as long as hyper keeps the body: when the
+//! client goes away, hyper drops the body, which drops the instance mid-wait.
+//! JSON: the first record is the response, then the instance is dropped.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use serde_json::Value;
+use wasmtime::component::ResourceAny;
+
+use crate::deploy::Ingress;
+use crate::encode::json::JsonResponse;
+use crate::encode::keepalive::KeepAliveStream;
+use crate::encode::sse;
+use crate::negotiate::Mode;
+use crate::runtime::bindings::types;
+use crate::runtime::{Instance, Runtime};
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Records pulled from the guest per call: bursts cost one call, not one per event.
+const BATCH: u32 = 64;
+
+/// Run `ingress` for `request` and produce the response.
+pub async fn run(
+    runtime: &Runtime,
+    ingress: &Ingress,
+    request: types::Request,
+    mode: Mode,
+    keepalive: Duration,
+) -> Response<Body> {
+    let Some(slot) = runtime.reserve() else {
+        let mut response = error_response(
+            "UNAVAILABLE",
+            "too many concurrent connections; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let id = &ingress.spec.id;
+    let mut instance = match runtime
+        .instantiate(&ingress.pre, ingress.context.clone(), slot)
+        .await
+    {
+        Ok(instance) => instance,
+        Err(err) => {
+            tracing::error!(ingress = %id, error = %format!("{err:#}"), "instantiation failed");
+            return component_failed();
+        }
+    };
+    let stream = match instance.handle(&request).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return guest_error_response(error),
+        Err(trap) => {
+            tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed in handle");
+            return component_failed();
+        }
+    };
+    match mode {
+        Mode::Json => json_mode(instance, stream, id).await,
+        Mode::Sse => sse_mode(instance, stream, id.clone(), keepalive),
+    }
+}
+
+async fn json_mode(mut instance: Instance, stream: ResourceAny, id: &str) -> Response<Body> {
+    let first = match instance.next_batch(stream, 1).await {
+        Ok(records) => records.into_iter().next(),
+        Err(trap) => {
+            tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed");
+            return component_failed();
+        }
+    };
+    drop(instance);
+    let Some(record) = first else {
+        return Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(empty())
+            .unwrap_or_default();
+    };
+    match serde_json::from_str::<Value>(&record) {
+        Ok(value) => into_response(JsonResponse::from_value(value)),
+        Err(err) => {
+            tracing::warn!(ingress = %id, %err, "component yielded text that is not JSON");
+            error_response(
+                "INVALID_RECORD",
+                "the component yielded a record that is not JSON",
+            )
+        }
+    }
+}
+
+fn sse_mode(
+    instance: Instance,
+    stream: ResourceAny,
+    id: String,
+    keepalive: Duration,
+) -> Response<Body> {
+    let frames = KeepAliveStream::new(Box::pin(pull(instance, stream, id)), keepalive);
+    let body = StreamBody::new(frames.map(|bytes| Ok(Frame::data(bytes))));
+    Response::builder()
+        .header(CONTENT_TYPE, "text/event-stream")
+        .header(CACHE_CONTROL, "no-store")
+        .header("x-accel-buffering", "no")
+        .body(BodyExt::boxed_unsync(body))
+        .unwrap_or_default()
+}
+
+/// The pull loop: each item is the encoding of one burst of records.
+fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(instance), move |instance| {
+        let id = id.clone();
+        async move {
+            let mut instance = instance?;
+            let mut out = BytesMut::new();
+            match instance.next_batch(stream, BATCH).await {
+                Ok(records) if records.is_empty() => return None,
+                Ok(records) => {
+                    for record in records {
+                        encode_record(&record, &mut out, &id);
+                    }
+                    Some((out.freeze(), Some(instance)))
+                }
+                Err(trap) => {
+                    tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
+                    sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
+                    Some((out.freeze(), None))
+                }
+            }
+        }
+    })
+}
+
+fn encode_record(record: &str, out: &mut BytesMut, id: &str) {
+    let encoded = serde_json::from_str::<Value>(record)
+        .map_err(|err| format!("the record is not JSON: {err}"))
+        .and_then(|value| sse::encode(&value, out).map_err(|invalid| invalid.reason().to_owned()));
+    if let Err(reason) = encoded {
+        tracing::debug!(ingress = %id, %reason, "invalid event replaced");
+        sse::encode_error("INVALID_EVENT", &reason, out);
+    }
+}
+
+fn guest_error_response(error: types::Error) -> Response<Body> {
+    let details = error
+        .details
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    into_response(JsonResponse::error(
+        &error.code,
+        &error.message,
+        error.status,
+        details,
+    ))
+}
+
+fn component_failed() -> Response<Body> {
+    error_response("COMPONENT_FAILED", "the component failed")
+}
+
+/// A host-made error response (status from the code).
+pub fn error_response(code: &str, message: &str) -> Response<Body> {
+    into_response(JsonResponse::error(code, message, None, None))
+}
+
+pub fn into_response(response: JsonResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(response.status);
+    for (name, value) in response.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(full(response.body)).unwrap_or_default()
+}
+
+pub fn full(bytes: Bytes) -> Body {
+    BodyExt::boxed_unsync(Full::new(bytes))
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// Kept so a running stream's ingress outlives a redeploy.
+pub type SharedIngress = Arc<Ingress>;

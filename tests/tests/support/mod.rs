@@ -1,0 +1,106 @@
+//! A host started in-process on port 0 over a fresh copy of the bundled demo.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+pub struct Host {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Host {
+    /// Serve the bundled demo from a temporary directory.
+    pub async fn demo() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+            .await
+            .expect("host boots");
+        assert!(booted.problems.is_empty(), "demo deploys cleanly: {:?}", booted.problems);
+        let addr = booted.server.local_addr().expect("bound");
+        tokio::spawn(booted.server.run(std::future::pending()));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn sse(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).header("accept", "text/event-stream")
+    }
+
+    pub fn json(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).header("accept", "application/json")
+    }
+
+    pub async fn publish(&self, topic: &str, event: &str, data: Value) -> u64 {
+        let response = self
+            .client
+            .post(self.url("/_sluice/publish"))
+            .json(&json!({ "topic": topic, "event": event, "data": data }))
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_u64().expect("bus id")
+    }
+
+    pub async fn metrics(&self) -> Value {
+        self.client
+            .get(self.url("/_sluice/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn live_instances(&self) -> u64 {
+        self.metrics().await["liveInstances"].as_u64().expect("count")
+    }
+
+    /// Poll until the bus has `count` subscribers, so a publish cannot race a subscribe.
+    pub async fn wait_for_subscribers(&self, count: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.metrics().await["busSubscribers"].as_u64() != Some(count) {
+            assert!(Instant::now() < deadline, "never reached {count} subscribers");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// An SSE stream parsed by an independent parser (`eventsource-stream`).
+pub struct Events {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = eventsource_stream::Event> + Send>>,
+}
+
+impl Events {
+    pub fn new(response: reqwest::Response) -> Self {
+        use eventsource_stream::Eventsource;
+        let inner = response
+            .bytes_stream()
+            .eventsource()
+            .map(|event| event.expect("well-formed SSE"));
+        Self { inner: Box::pin(inner) }
+    }
+
+    pub async fn next(&mut self) -> eventsource_stream::Event {
+        tokio::time::timeout(Duration::from_secs(5), self.inner.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream is still open")
+    }
+}
