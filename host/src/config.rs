@@ -9,6 +9,7 @@
 //! cpuPerCallMs: 100             # CPU time per call into a component
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
 //! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
+//! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! ```
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ pub struct HostConfig {
     pub cpu_per_call_ms: u64,
     pub max_body_bytes: usize,
     pub bus_history_per_topic: usize,
+    pub compile_cache: bool,
 }
 
 impl Default for HostConfig {
@@ -45,6 +47,7 @@ impl Default for HostConfig {
             cpu_per_call_ms: 100,
             max_body_bytes: 1 << 20,
             bus_history_per_topic: 1000,
+            compile_cache: true,
         }
     }
 }
@@ -66,6 +69,7 @@ impl HostConfig {
             max_instances: self.max_instances.max(1),
             max_memory: (self.memory_per_instance_mib as usize) << 20,
             cpu_per_call: Duration::from_millis(self.cpu_per_call_ms),
+            compile_cache: self.compile_cache,
         }
     }
 }

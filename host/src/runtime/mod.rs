@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    Store, UpdateDeadline,
 };
 
 use crate::capabilities::IngressContext;
@@ -30,6 +31,9 @@ pub struct RuntimeConfig {
     pub max_memory: usize,
     /// CPU time one call into the guest may use before it is cut.
     pub cpu_per_call: Duration,
+    /// Keep compiled components in wasmtime's on-disk cache (`~/.cache/wasmtime`), so a
+    /// restart does not compile unchanged components again.
+    pub compile_cache: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -38,6 +42,7 @@ impl Default for RuntimeConfig {
             max_instances: 1000,
             max_memory: 64 << 20,
             cpu_per_call: Duration::from_millis(100),
+            compile_cache: true,
         }
     }
 }
@@ -80,6 +85,14 @@ impl Runtime {
             .memory_reservation(config.max_memory as u64)
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0);
+        if config.compile_cache {
+            match Cache::new(CacheConfig::new()) {
+                Ok(cache) => {
+                    wasm.cache(Some(cache));
+                }
+                Err(err) => tracing::warn!(%err, "compiling without the on-disk cache"),
+            }
+        }
         let engine = Engine::new(&wasm).map_err(RuntimeError::Engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
@@ -211,5 +224,6 @@ fn spawn_epoch_ticker(engine: &Engine) {
                 std::thread::sleep(EPOCH_TICK);
             }
         })
+        .map_err(|err| tracing::error!(%err, "no epoch thread: CPU limits are not enforced"))
         .ok();
 }

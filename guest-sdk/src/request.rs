@@ -1,0 +1,551 @@
+//! [`Request`]: one HTTP request with its parameters resolved, and typed parameter access
+//! through [`FromParam`].
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// How the client asked to receive the response.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_sdk::{Mode, Request};
+///
+/// fn is_live(req: &Request) -> bool {
+///     req.mode() == Mode::Sse
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `Accept` admits `text/event-stream`: every yielded value becomes one SSE event.
+    Sse,
+    /// Anything else: the first yielded value is the JSON response; the instance is then
+    /// dropped.
+    Json,
+}
+
+/// One incoming HTTP request, with its parameters already resolved by the host.
+///
+/// Parameters come, in this order with later ones winning, from the route (`{skuNumber}`),
+/// mapped headers, mapped query parameters and the body (see the ingress file). Route,
+/// header and query values are JSON strings; fields of a structured body keep their JSON
+/// type. Read them typed with [`param`](Request::param) and
+/// [`optional_param`](Request::optional_param).
+///
+/// # Examples
+///
+/// ```
+/// use sluice_sdk::{Error, Record, Request, Stream, Uuid};
+///
+/// fn handle(req: Request) -> Result<Stream, Error> {
+///     let order_id: Uuid = req.param("orderId")?;
+///     let page_size = req.optional_param::<u64>("pageSize")?.unwrap_or(20);
+///     Ok(Stream::once(Record::new().field("orderId", order_id).field("pageSize", page_size)))
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    ingress_id: String,
+    method: String,
+    path: String,
+    params: Map<String, Value>,
+    mode: Mode,
+    last_event_id: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// Build a request from the parts the host sends. Parameter values are JSON text; one
+    /// that is not valid JSON is kept as a string. A repeated name keeps the last value.
+    pub(crate) fn from_parts(
+        ingress_id: String,
+        method: String,
+        path: String,
+        params: Vec<(String, String)>,
+        mode: Mode,
+        last_event_id: Option<String>,
+        body: Option<Vec<u8>>,
+    ) -> Self {
+        let params = params
+            .into_iter()
+            .map(|(name, json)| {
+                let value = serde_json::from_str(&json).unwrap_or(Value::String(json));
+                (name, value)
+            })
+            .collect();
+        Self {
+            ingress_id,
+            method,
+            path,
+            params,
+            mode,
+            last_event_id,
+            body,
+        }
+    }
+
+    /// The ingress id: the part of the ingress `uri` after `/resources/ingresses/`, e.g.
+    /// `api/skus/stock-events`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) {
+    /// sluice_sdk::info!("serving {}", req.ingress_id());
+    /// # }
+    /// ```
+    pub fn ingress_id(&self) -> &str {
+        &self.ingress_id
+    }
+
+    /// The upper-case HTTP method, e.g. `GET`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) -> bool {
+    /// req.method() == "POST"
+    /// # }
+    /// ```
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request path, e.g. `/ingress/api/skus/PROD-001/stock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) -> bool {
+    /// req.path().starts_with("/ingress/api/")
+    /// # }
+    /// ```
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// SSE or JSON mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Mode, Request};
+    ///
+    /// # fn f(req: Request) -> &'static str {
+    /// match req.mode() {
+    ///     Mode::Sse => "live updates",
+    ///     Mode::Json => "one snapshot",
+    /// }
+    /// # }
+    /// ```
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The `Last-Event-ID` header (or the `lastEventId` query parameter when the header is
+    /// absent): the `id` of the last event the client received before reconnecting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) -> bool {
+    /// req.last_event_id().is_some() // a reconnection
+    /// # }
+    /// ```
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// [`last_event_id`](Request::last_event_id) read as a bus event id (a decimal `u64`),
+    /// for [`events_after`](crate::events_after). `None` when absent or not a number.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sluice_sdk::{Error, Record, Request, Stream, events_after};
+    ///
+    /// fn handle(req: Request) -> Result<Stream, Error> {
+    ///     let after = req.last_bus_event_id();
+    ///     let source = events_after("orders/ORD-123", "checkpoint", after)?;
+    ///     Ok(source.map(|e| Ok(Record::event("updated").id(e.id).data(e))))
+    /// }
+    /// ```
+    pub fn last_bus_event_id(&self) -> Option<u64> {
+        self.last_event_id.as_deref()?.parse().ok()
+    }
+
+    /// The raw body, when the ingress maps it with `body: { mode: raw, parameter: … }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) -> usize {
+    /// req.body().map_or(0, <[u8]>::len)
+    /// # }
+    /// ```
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
+    /// Every parameter by name, in resolution order, as JSON values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(req: sluice_sdk::Request) {
+    /// for (name, value) in req.params() {
+    ///     sluice_sdk::debug!("{name} = {value}");
+    /// }
+    /// # }
+    /// ```
+    pub fn params(&self) -> &Map<String, Value> {
+        &self.params
+    }
+
+    /// The parameter `name` as a `T` (text, [`Uuid`](crate::Uuid), integers, `f64`, `bool`,
+    /// or any JSON [`Value`]; see [`FromParam`]).
+    ///
+    /// # Errors
+    ///
+    /// A missing (or `null`) parameter gives [`Error::missing_parameter`]; one that is not a
+    /// `T` gives [`Error::invalid_parameter`] with a message such as
+    /// `parameter 'orderId' must be a UUID, got "ORD-123"`. Both are HTTP 400 when returned
+    /// from the handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Error, Request, Uuid};
+    ///
+    /// fn ids(req: &Request) -> Result<(Uuid, i64), Error> {
+    ///     Ok((req.param("orderId")?, req.param::<i64>("line")?))
+    /// }
+    /// ```
+    pub fn param<T: FromParam>(&self, name: &str) -> Result<T, Error> {
+        self.optional_param(name)?
+            .ok_or_else(|| Error::missing_parameter(name))
+    }
+
+    /// The parameter `name` as a `T`, or `None` when it is absent or `null`.
+    ///
+    /// # Errors
+    ///
+    /// A present parameter that is not a `T` gives [`Error::invalid_parameter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Error, Request};
+    ///
+    /// fn include_history(req: &Request) -> Result<bool, Error> {
+    ///     Ok(req.optional_param("history")?.unwrap_or(false))
+    /// }
+    /// ```
+    pub fn optional_param<T: FromParam>(&self, name: &str) -> Result<Option<T>, Error> {
+        match self.params.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => T::from_param(value).map(Some).ok_or_else(|| {
+                Error::invalid_parameter(
+                    name,
+                    format!(
+                        "parameter '{name}' must be {}, got {}",
+                        T::EXPECTED,
+                        shown(value)
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// A value as compact JSON, cut short when long, for error messages.
+fn shown(value: &Value) -> String {
+    const MAX: usize = 64;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+/// A type a parameter can be read as, with [`Request::param`].
+///
+/// Route, header and query parameters arrive as JSON strings, so numbers and booleans also
+/// parse from their text (`"42"`, `"true"`); structured-body fields arrive with their JSON
+/// type.
+///
+/// | Type | Accepts |
+/// |------|---------|
+/// | `String` | a string; a number or boolean as its text |
+/// | [`Uuid`](crate::Uuid) | a string in any form the `uuid` crate parses |
+/// | `i64`, `i32`, `u64`, `u32` | an integer in range, or a string of one |
+/// | `f64` | a finite number, or a string of one |
+/// | `bool` | `true`/`false`, or the strings `"true"`/`"false"` |
+/// | [`Value`] | anything |
+///
+/// # Examples
+///
+/// A parameter type of your own:
+///
+/// ```
+/// use sluice_sdk::{FromParam, Value};
+///
+/// struct Sku(String);
+///
+/// impl FromParam for Sku {
+///     const EXPECTED: &'static str = "a SKU number like 'PROD-001'";
+///
+///     fn from_param(value: &Value) -> Option<Self> {
+///         let text = value.as_str()?;
+///         text.starts_with("PROD-").then(|| Sku(text.to_owned()))
+///     }
+/// }
+/// ```
+pub trait FromParam: Sized {
+    /// What the parameter must be, completing "parameter 'x' must be …", e.g. `"a UUID"`.
+    const EXPECTED: &'static str;
+
+    /// Read the value, or `None` when it is not a `Self`.
+    fn from_param(value: &Value) -> Option<Self>;
+}
+
+impl FromParam for String {
+    const EXPECTED: &'static str = "text";
+
+    fn from_param(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Bool(flag) => Some(flag.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl FromParam for uuid::Uuid {
+    const EXPECTED: &'static str = "a UUID";
+
+    fn from_param(value: &Value) -> Option<Self> {
+        uuid::Uuid::try_parse(value.as_str()?).ok()
+    }
+}
+
+macro_rules! integer_param {
+    ($($ty:ty => $as:ident),* $(,)?) => {$(
+        impl FromParam for $ty {
+            const EXPECTED: &'static str = concat!("an integer (", stringify!($ty), ")");
+
+            fn from_param(value: &Value) -> Option<Self> {
+                match value {
+                    Value::Number(number) => number.$as().and_then(|n| <$ty>::try_from(n).ok()),
+                    Value::String(text) => text.parse().ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+integer_param!(i64 => as_i64, i32 => as_i64, u64 => as_u64, u32 => as_u64);
+
+impl FromParam for f64 {
+    const EXPECTED: &'static str = "a number";
+
+    fn from_param(value: &Value) -> Option<Self> {
+        let number = match value {
+            Value::Number(number) => number.as_f64(),
+            Value::String(text) => text.parse().ok(),
+            _ => None,
+        }?;
+        number.is_finite().then_some(number)
+    }
+}
+
+impl FromParam for bool {
+    const EXPECTED: &'static str = "true or false";
+
+    fn from_param(value: &Value) -> Option<Self> {
+        match value {
+            Value::Bool(flag) => Some(*flag),
+            Value::String(text) if text == "true" => Some(true),
+            Value::String(text) if text == "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl FromParam for Value {
+    const EXPECTED: &'static str = "JSON";
+
+    fn from_param(value: &Value) -> Option<Self> {
+        Some(value.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(params: &[(&str, &str)]) -> Request {
+        Request::from_parts(
+            "api/test".into(),
+            "GET".into(),
+            "/ingress/api/test".into(),
+            params
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            Mode::Sse,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn text_params_read_strings_and_scalar_text() {
+        let req = request(&[("a", r#""PROD-001""#), ("n", "42"), ("b", "true")]);
+        assert_eq!(req.param::<String>("a").unwrap(), "PROD-001");
+        assert_eq!(req.param::<String>("n").unwrap(), "42");
+        assert_eq!(req.param::<String>("b").unwrap(), "true");
+    }
+
+    #[test]
+    fn a_missing_param_is_a_400_naming_it() {
+        let err = request(&[]).param::<String>("skuNumber").unwrap_err();
+        assert_eq!(err.code(), "MISSING_PARAMETER");
+        assert_eq!(err.status(), Some(400));
+        assert_eq!(err.message(), "parameter 'skuNumber' is required");
+        assert_eq!(err.details(), Some(&json!({"parameter": "skuNumber"})));
+    }
+
+    #[test]
+    fn a_null_param_counts_as_missing() {
+        let req = request(&[("x", "null")]);
+        assert_eq!(
+            req.param::<String>("x").unwrap_err().code(),
+            "MISSING_PARAMETER"
+        );
+        assert_eq!(req.optional_param::<String>("x").unwrap(), None);
+    }
+
+    #[test]
+    fn a_non_uuid_is_an_invalid_parameter_showing_the_value() {
+        let err = request(&[("orderId", r#""ORD-123""#)])
+            .param::<uuid::Uuid>("orderId")
+            .unwrap_err();
+        assert_eq!(err.code(), "INVALID_PARAMETER");
+        assert_eq!(err.status(), Some(400));
+        assert_eq!(
+            err.message(),
+            r#"parameter 'orderId' must be a UUID, got "ORD-123""#
+        );
+        assert_eq!(err.details(), Some(&json!({"parameter": "orderId"})));
+    }
+
+    #[test]
+    fn uuids_parse_from_strings() {
+        let req = request(&[("id", r#""6F1C2A4E-3B5D-4C7E-8F90-1A2B3C4D5E6F""#)]);
+        let id: uuid::Uuid = req.param("id").unwrap();
+        assert_eq!(id.to_string(), "6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f");
+    }
+
+    #[test]
+    fn integers_parse_from_numbers_and_strings_in_range() {
+        let req = request(&[
+            ("s", r#""42""#),
+            ("n", "-7"),
+            ("f", "1.5"),
+            ("big", "5000000000"),
+            ("neg", r#""-1""#),
+        ]);
+        assert_eq!(req.param::<i64>("s").unwrap(), 42);
+        assert_eq!(req.param::<i64>("n").unwrap(), -7);
+        assert_eq!(req.param::<u64>("s").unwrap(), 42);
+        assert!(req.param::<i64>("f").is_err());
+        assert!(req.param::<i32>("big").is_err());
+        assert_eq!(req.param::<i64>("big").unwrap(), 5_000_000_000);
+        assert!(req.param::<u64>("neg").is_err());
+        assert!(req.param::<u32>("n").is_err());
+        assert_eq!(
+            req.param::<i32>("f").unwrap_err().message(),
+            "parameter 'f' must be an integer (i32), got 1.5"
+        );
+    }
+
+    #[test]
+    fn floats_parse_from_numbers_and_strings_but_not_infinity() {
+        let req = request(&[
+            ("a", "2.5"),
+            ("b", r#""3.25""#),
+            ("c", r#""inf""#),
+            ("d", r#""NaN""#),
+            ("e", r#""x""#),
+        ]);
+        assert_eq!(req.param::<f64>("a").unwrap(), 2.5);
+        assert_eq!(req.param::<f64>("b").unwrap(), 3.25);
+        assert!(req.param::<f64>("c").is_err());
+        assert!(req.param::<f64>("d").is_err());
+        assert_eq!(
+            req.param::<f64>("e").unwrap_err().message(),
+            r#"parameter 'e' must be a number, got "x""#
+        );
+    }
+
+    #[test]
+    fn bools_parse_from_json_and_exact_strings() {
+        let req = request(&[
+            ("a", "true"),
+            ("b", r#""false""#),
+            ("c", r#""yes""#),
+            ("d", r#""TRUE""#),
+        ]);
+        assert!(req.param::<bool>("a").unwrap());
+        assert!(!req.param::<bool>("b").unwrap());
+        assert!(req.param::<bool>("c").is_err());
+        assert!(req.param::<bool>("d").is_err());
+    }
+
+    #[test]
+    fn json_params_keep_their_value() {
+        let req = request(&[("filter", r#"{"status":"open","n":[1,2]}"#)]);
+        assert_eq!(
+            req.param::<Value>("filter").unwrap(),
+            json!({"status": "open", "n": [1, 2]})
+        );
+        assert!(req.param::<String>("filter").is_err());
+    }
+
+    #[test]
+    fn a_later_value_wins_and_order_is_kept() {
+        let req = request(&[("b", "1"), ("a", "2"), ("b", "3")]);
+        assert_eq!(req.param::<i64>("b").unwrap(), 3);
+        assert_eq!(req.params().keys().collect::<Vec<_>>(), ["b", "a"]);
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_kept_as_a_string() {
+        let req = request(&[("raw", "not json")]);
+        assert_eq!(req.param::<String>("raw").unwrap(), "not json");
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_messages() {
+        let long = format!("\"{}\"", "x".repeat(200));
+        let err = request(&[("id", &long)])
+            .param::<uuid::Uuid>("id")
+            .unwrap_err();
+        assert!(err.message().ends_with('…'), "{}", err.message());
+        assert!(err.message().chars().count() < 120);
+    }
+
+    #[test]
+    fn last_bus_event_id_reads_decimal_ids_only() {
+        let mut req = request(&[]);
+        req.last_event_id = Some("41".into());
+        assert_eq!(req.last_bus_event_id(), Some(41));
+        req.last_event_id = Some("hb-42".into());
+        assert_eq!(req.last_bus_event_id(), None);
+    }
+}

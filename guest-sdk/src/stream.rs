@@ -1,0 +1,686 @@
+//! [`Stream`]: the values a component yields, from ready values and event subscriptions,
+//! merged in arrival order.
+//!
+//! A stream is a small tree: leaves are ready values (an iterator) or a subscription with
+//! its `select` closure; inner nodes merge or chain their children. The host pulls with
+//! `record-stream.next-batch`; [`Stream::next_batch`] hands out every ready value first and,
+//! only when nothing is ready, makes one `events.wait` call over every subscription that
+//! could deliver next. Events get a sequence number in arrival order, and a merge always
+//! hands out the lowest one, so merged sources deliver in the order the bus delivered.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::events::Event;
+use crate::record::json_of;
+use crate::sys;
+
+/// What a subscription's `select` closure makes of one event; `None` skips it.
+pub(crate) type Select = Box<dyn FnMut(Event) -> Option<Value>>;
+
+/// The values one response yields, pulled by the host one batch at a time.
+///
+/// Build it from ready values ([`once`](Stream::once), [`iter`](Stream::iter),
+/// `Stream::from_iter`) and event sources ([`Events::map`](crate::Events::map)), and combine
+/// them with [`merge`](Stream::merge) (the platform's several `from`s: whatever is ready
+/// first, then events in the order they arrive from any source) and
+/// [`chain`](Stream::chain) (one after the other). Any [`Serialize`] value can be yielded;
+/// [`Record`](crate::Record)s become SSE events field by field.
+///
+/// A stream ends when all its sources have ended. Event sources never end on their own,
+/// so a stream with a subscription runs until the client disconnects, except that when the
+/// host closes a subscription (the client fell too far behind) the stream yields
+/// `{"error":{"code":"STREAM_CLOSED",…}}` and ends.
+///
+/// # Examples
+///
+/// The document's "Multiple Streams":
+///
+/// ```no_run
+/// use sluice_sdk::{Error, Record, Request, Stream, Uuid, events, json};
+///
+/// fn handle(req: Request) -> Result<Stream, Error> {
+///     let order_id: Uuid = req.param("orderId")?;
+///     let payment_id: Uuid = req.param("paymentId")?;
+///     Ok(Stream::once(Record::event("init").data(json!({ "orderId": order_id, "paymentId": payment_id })))
+///         .merge(events(format!("actors/order/{order_id}"), "checkpoint")?
+///             .map(|e| Ok(Record::event("orderUpdated").data(e))))
+///         .merge(events(format!("actors/payment/{payment_id}"), "checkpoint")?
+///             .map(|e| Ok(Record::event("paymentUpdated").data(e)))))
+/// }
+/// ```
+pub struct Stream {
+    root: Node,
+    /// Sequence number for the next event that arrives; ready values rank as 0.
+    next_seq: u64,
+    ended: bool,
+}
+
+enum Node {
+    /// Ready values, produced lazily, with one value looked ahead.
+    Values {
+        iter: Box<dyn Iterator<Item = Value>>,
+        next: Option<Value>,
+    },
+    /// A subscription, the events it delivered that were not handed out yet, and `select`.
+    Events {
+        subscription: sys::Subscription,
+        buffer: VecDeque<(u64, Event)>,
+        select: Select,
+    },
+    /// Whatever any child has, lowest sequence number first.
+    Merge(Vec<Node>),
+    /// The first child until it ends, then the next.
+    Chain(VecDeque<Node>),
+}
+
+/// What a node can hand out next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peek {
+    /// A value with this sequence number (0 for ready values).
+    Ready(u64),
+    /// Nothing until an event arrives.
+    Pending,
+    /// Nothing ever again.
+    Done,
+}
+
+impl Node {
+    /// What this node can hand out next. Calling it again without `take` or `deliver` in
+    /// between gives the same answer.
+    fn peek(&mut self) -> Peek {
+        match self {
+            Node::Values { iter, next } => {
+                if next.is_none() {
+                    *next = iter.next();
+                }
+                if next.is_some() {
+                    Peek::Ready(0)
+                } else {
+                    Peek::Done
+                }
+            }
+            Node::Events { buffer, .. } => buffer
+                .front()
+                .map_or(Peek::Pending, |(seq, _)| Peek::Ready(*seq)),
+            Node::Merge(children) => {
+                let mut best: Option<u64> = None;
+                children.retain_mut(|child| match child.peek() {
+                    Peek::Done => false,
+                    Peek::Pending => true,
+                    Peek::Ready(seq) => {
+                        best = Some(best.map_or(seq, |best| best.min(seq)));
+                        true
+                    }
+                });
+                match best {
+                    Some(seq) => Peek::Ready(seq),
+                    None if children.is_empty() => Peek::Done,
+                    None => Peek::Pending,
+                }
+            }
+            Node::Chain(children) => loop {
+                let Some(first) = children.front_mut() else {
+                    return Peek::Done;
+                };
+                match first.peek() {
+                    Peek::Done => {
+                        children.pop_front();
+                    }
+                    other => return other,
+                }
+            },
+        }
+    }
+
+    /// Hand out the value `peek` just announced; `None` when `select` skipped it.
+    fn take(&mut self) -> Option<Value> {
+        match self {
+            Node::Values { next, .. } => next.take(),
+            Node::Events { buffer, select, .. } => {
+                let (_, event) = buffer.pop_front()?;
+                select(event)
+            }
+            Node::Merge(children) => {
+                let mut best: Option<(u64, usize)> = None;
+                for (index, child) in children.iter_mut().enumerate() {
+                    if let Peek::Ready(seq) = child.peek()
+                        && best.is_none_or(|(best_seq, _)| seq < best_seq)
+                    {
+                        best = Some((seq, index));
+                    }
+                }
+                children[best?.1].take()
+            }
+            Node::Chain(children) => children.front_mut()?.take(),
+        }
+    }
+
+    /// The subscriptions that could deliver next, in tree order. `deliver` walks the same
+    /// nodes in the same order.
+    fn waiting<'a>(&'a self, out: &mut Vec<&'a sys::Subscription>) {
+        match self {
+            Node::Values { .. } => {}
+            Node::Events {
+                subscription,
+                buffer,
+                ..
+            } => {
+                if buffer.is_empty() {
+                    out.push(subscription);
+                }
+            }
+            Node::Merge(children) => children.iter().for_each(|child| child.waiting(out)),
+            Node::Chain(children) => {
+                if let Some(first) = children.front() {
+                    first.waiting(out);
+                }
+            }
+        }
+    }
+
+    /// Hand each waiting subscription its bucket of arrived events, in `waiting` order.
+    fn deliver(&mut self, buckets: &mut std::vec::IntoIter<VecDeque<(u64, Event)>>) {
+        match self {
+            Node::Values { .. } => {}
+            Node::Events { buffer, .. } => {
+                if buffer.is_empty() {
+                    *buffer = buckets.next().unwrap_or_default();
+                }
+            }
+            Node::Merge(children) => children.iter_mut().for_each(|child| child.deliver(buckets)),
+            Node::Chain(children) => {
+                if let Some(first) = children.front_mut() {
+                    first.deliver(buckets);
+                }
+            }
+        }
+    }
+}
+
+impl Stream {
+    fn new(root: Node) -> Self {
+        Self {
+            root,
+            next_seq: 1,
+            ended: false,
+        }
+    }
+
+    /// A stream that yields nothing (in JSON mode: HTTP 204).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let nothing = sluice_sdk::Stream::empty();
+    /// # let _ = nothing;
+    /// ```
+    pub fn empty() -> Self {
+        Self::new(Node::Merge(Vec::new()))
+    }
+
+    /// A stream of one value: the platform's `from <value>`.
+    ///
+    /// # Examples
+    ///
+    /// The document's "Simple Values" (`data: "Hello world"`):
+    ///
+    /// ```
+    /// use sluice_sdk::{Error, Request, Stream};
+    ///
+    /// fn handle(_req: Request) -> Result<Stream, Error> {
+    ///     Ok(Stream::once("Hello world"))
+    /// }
+    /// ```
+    pub fn once(value: impl Serialize) -> Self {
+        Self::from_values(std::iter::once(json_of(value)))
+    }
+
+    /// A stream of one error record `{"error":{…}}`; shorthand for
+    /// `Stream::once(Record::error(error))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Error, Stream};
+    ///
+    /// let failed = Stream::error(Error::unavailable("stock service is down"));
+    /// # let _ = failed;
+    /// ```
+    pub fn error(error: impl Into<Error>) -> Self {
+        Self::once(error.into().to_json())
+    }
+
+    /// A stream of the values of `iter`, produced lazily, one at a time as the host pulls.
+    /// (`Stream::from_iter` collects its values up front instead.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Record, Stream};
+    ///
+    /// let countdown = Stream::iter((1..=3).rev().map(|n| Record::event("tick").data(n)));
+    /// # let _ = countdown;
+    /// ```
+    pub fn iter<I>(iter: I) -> Self
+    where
+        I: IntoIterator,
+        I::IntoIter: 'static,
+        I::Item: Serialize + 'static,
+    {
+        Self::from_values(iter.into_iter().map(json_of))
+    }
+
+    /// Both streams at once: everything ready first, then events in the order they arrive
+    /// from either side: the platform's several `from`s in one component. All the
+    /// subscriptions are waited on with a single host call.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sluice_sdk::{Record, Stream, events};
+    ///
+    /// # fn main() -> Result<(), sluice_sdk::Error> {
+    /// let stream = Stream::once(Record::event("init").data("current state"))
+    ///     .merge(events("feeds/news", "message")?.map(|e| Ok(Record::event("news").data(e.data))))
+    ///     .merge(events("feeds/sport", "message")?.map(|e| Ok(Record::event("sport").data(e.data))));
+    /// # let _ = stream;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn merge(self, other: impl Into<Stream>) -> Self {
+        let other = other.into();
+        let mut children = match self.root {
+            Node::Merge(children) => children,
+            root => vec![root],
+        };
+        match other.root {
+            Node::Merge(more) => children.extend(more),
+            root => children.push(root),
+        }
+        Self::new(Node::Merge(children))
+    }
+
+    /// All of `streams` merged, as with [`merge`](Stream::merge).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sluice_sdk::{Record, Stream, events};
+    ///
+    /// # fn main() -> Result<(), sluice_sdk::Error> {
+    /// let feeds = ["news", "sport", "weather"];
+    /// let mut sources = Vec::new();
+    /// for feed in feeds {
+    ///     sources.push(events(format!("feeds/{feed}"), "message")?
+    ///         .map(move |e| Ok(Record::event(feed).data(e.data))));
+    /// }
+    /// let stream = Stream::merge_all(sources);
+    /// # let _ = stream;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn merge_all(streams: impl IntoIterator<Item = Stream>) -> Self {
+        streams.into_iter().fold(Stream::empty(), Stream::merge)
+    }
+
+    /// This stream, then `other` once this one has ended. (A stream with a subscription
+    /// never ends, so chain after ready values, not after events.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Record, Stream};
+    ///
+    /// let stream = Stream::once(Record::event("first")).chain(Stream::once(Record::event("second")));
+    /// # let _ = stream;
+    /// ```
+    pub fn chain(self, other: impl Into<Stream>) -> Self {
+        let other = other.into();
+        let mut children = match self.root {
+            Node::Chain(children) => children,
+            root => VecDeque::from([root]),
+        };
+        match other.root {
+            Node::Chain(more) => children.extend(more),
+            root => children.push_back(root),
+        }
+        Self::new(Node::Chain(children))
+    }
+
+    pub(crate) fn from_subscription(subscription: sys::Subscription, select: Select) -> Self {
+        Self::new(Node::Events {
+            subscription,
+            buffer: VecDeque::new(),
+            select,
+        })
+    }
+
+    fn from_values(iter: impl Iterator<Item = Value> + 'static) -> Self {
+        Self::new(Node::Values {
+            iter: Box::new(iter),
+            next: None,
+        })
+    }
+
+    /// Between 1 and `max` values (0 is taken as 1), waiting only for the first; empty when
+    /// the stream has ended. This is `record-stream.next-batch`.
+    ///
+    /// Ready values are handed out without waiting. When nothing is ready, one
+    /// `events.wait` call over every subscription that could deliver next waits for the
+    /// first event and takes up to `max` that have arrived.
+    pub(crate) fn next_batch(&mut self, max: usize) -> Vec<Value> {
+        let max = max.max(1);
+        let mut out = Vec::new();
+        while !self.ended && out.len() < max {
+            match self.root.peek() {
+                Peek::Ready(_) => out.extend(self.root.take()),
+                Peek::Done => self.ended = true,
+                Peek::Pending if !out.is_empty() => break,
+                Peek::Pending => {
+                    if let Err(record) = self.wait(max) {
+                        out.push(record);
+                        self.ended = true;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait for events on every waiting subscription and buffer them. An error ends the
+    /// stream; it is returned as the record to yield last.
+    fn wait(&mut self, max: usize) -> Result<(), Value> {
+        let mut subscriptions = Vec::new();
+        self.root.waiting(&mut subscriptions);
+        if subscriptions.is_empty() {
+            // Unreachable while `peek` says Pending; ending is the safe answer.
+            self.ended = true;
+            return Ok(());
+        }
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        let arrived =
+            sys::wait(&subscriptions, max, None).map_err(|err| Error::from(err).to_json())?;
+        let mut buckets = vec![VecDeque::new(); subscriptions.len()];
+        for (index, event) in arrived {
+            if let Some(bucket) = buckets.get_mut(index as usize) {
+                bucket.push_back((self.next_seq, event));
+                self.next_seq += 1;
+            }
+        }
+        self.root.deliver(&mut buckets.into_iter());
+        Ok(())
+    }
+}
+
+impl<T: Serialize> FromIterator<T> for Stream {
+    /// A stream of the values of `iter`, collected now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Record, Stream};
+    ///
+    /// let stream = Stream::from_iter(["a", "b"].map(|name| Record::event(name)));
+    /// # let _ = stream;
+    /// ```
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let values: Vec<Value> = iter.into_iter().map(json_of).collect();
+        Self::from_values(values.into_iter())
+    }
+}
+
+impl Default for Stream {
+    /// [`Stream::empty`].
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Events, events};
+    use crate::record::Record;
+    use crate::sys::fake;
+    use serde_json::json;
+
+    fn updated(tag: &'static str) -> impl FnMut(Event) -> Result<Value, Error> {
+        move |e| Ok(json!({ "from": tag, "n": e.data }))
+    }
+
+    fn source(topic: &str) -> Events {
+        events(topic, "checkpoint").expect("subscribed")
+    }
+
+    #[test]
+    fn once_yields_one_value_then_ends() {
+        let mut stream = Stream::once("Hello world");
+        assert_eq!(stream.next_batch(10), [json!("Hello world")]);
+        assert!(stream.next_batch(10).is_empty());
+        assert!(stream.next_batch(10).is_empty());
+    }
+
+    #[test]
+    fn an_empty_stream_ends_at_once() {
+        assert!(Stream::empty().next_batch(5).is_empty());
+    }
+
+    #[test]
+    fn batches_respect_max_and_zero_means_one() {
+        let mut stream = Stream::from_iter(1..=5);
+        assert_eq!(stream.next_batch(2), [json!(1), json!(2)]);
+        assert_eq!(stream.next_batch(0), [json!(3)]);
+        assert_eq!(stream.next_batch(10), [json!(4), json!(5)]);
+        assert!(stream.next_batch(10).is_empty());
+    }
+
+    #[test]
+    fn iter_is_lazy() {
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = pulled.clone();
+        let mut stream = Stream::iter((0..).inspect(move |_| counter.set(counter.get() + 1)));
+        assert_eq!(stream.next_batch(3), [json!(0), json!(1), json!(2)]);
+        assert!(pulled.get() <= 4, "pulled {}", pulled.get());
+    }
+
+    #[test]
+    fn chain_yields_in_order() {
+        let mut stream = Stream::once(1)
+            .chain(Stream::from_iter([2, 3]))
+            .chain(Stream::empty())
+            .chain(Stream::once(4));
+        assert_eq!(
+            stream.next_batch(10),
+            [json!(1), json!(2), json!(3), json!(4)]
+        );
+    }
+
+    #[test]
+    fn ready_values_come_before_events() {
+        let order = source("actors/order/1");
+        fake::publish("actors/order/1", "checkpoint", json!(1));
+        let mut stream = Stream::once("init").merge(order.map(updated("order")));
+        assert_eq!(stream.next_batch(10), [json!("init")]);
+        assert_eq!(fake::wait_calls().len(), 0, "ready values must not wait");
+        assert_eq!(stream.next_batch(10), [json!({"from": "order", "n": 1})]);
+    }
+
+    #[test]
+    fn merged_subscriptions_are_waited_on_with_one_call() {
+        let order = source("actors/order/1");
+        let payment = source("actors/payment/2");
+        let mut stream = Stream::once("init")
+            .merge(order.map(updated("order")))
+            .merge(payment.map(updated("payment")));
+        fake::publish("actors/payment/2", "checkpoint", json!(1));
+        fake::publish("actors/order/1", "checkpoint", json!(2));
+        fake::publish("actors/payment/2", "checkpoint", json!(3));
+        assert_eq!(stream.next_batch(10), [json!("init")]);
+        assert_eq!(
+            stream.next_batch(10),
+            [
+                json!({"from": "payment", "n": 1}),
+                json!({"from": "order", "n": 2}),
+                json!({"from": "payment", "n": 3}),
+            ]
+        );
+        let calls = fake::wait_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(
+            calls[0].len(),
+            2,
+            "both subscriptions in one wait: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn events_are_handed_out_in_arrival_order_across_batches() {
+        let a = source("a/1");
+        let b = source("b/1");
+        let mut stream = a.map(updated("a")).merge(b.map(updated("b")));
+        fake::publish("b/1", "checkpoint", json!(1));
+        fake::publish("a/1", "checkpoint", json!(2));
+        fake::publish("a/1", "checkpoint", json!(3));
+        fake::publish("b/1", "checkpoint", json!(4));
+        assert_eq!(
+            stream.next_batch(2),
+            [json!({"from": "b", "n": 1}), json!({"from": "a", "n": 2})]
+        );
+        assert_eq!(
+            stream.next_batch(2),
+            [json!({"from": "a", "n": 3}), json!({"from": "b", "n": 4})]
+        );
+    }
+
+    #[test]
+    fn a_batch_does_not_wait_again_once_it_has_values() {
+        let a = source("a/1");
+        let mut stream = a.map(updated("a"));
+        fake::publish("a/1", "checkpoint", json!(1));
+        assert_eq!(stream.next_batch(5), [json!({"from": "a", "n": 1})]);
+        assert_eq!(fake::wait_calls().len(), 1);
+    }
+
+    #[test]
+    fn each_wait_takes_at_most_the_batch_size_and_covers_every_source() {
+        let a = source("a/1");
+        let b = source("b/1");
+        let mut stream = a.map(updated("a")).merge(b.map(updated("b")));
+        fake::publish("a/1", "checkpoint", json!(1));
+        fake::publish("a/1", "checkpoint", json!(2));
+        fake::publish("b/1", "checkpoint", json!(3));
+        assert_eq!(stream.next_batch(1), [json!({"from": "a", "n": 1})]);
+        assert_eq!(stream.next_batch(1), [json!({"from": "a", "n": 2})]);
+        assert_eq!(stream.next_batch(1), [json!({"from": "b", "n": 3})]);
+        assert_eq!(fake::wait_calls(), [vec![0, 1], vec![0, 1], vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_subscription_behind_a_chain_is_not_waited_on_until_its_turn() {
+        let a = source("a/1");
+        let mut stream = Stream::from_iter([1, 2]).chain(a.map(updated("a")));
+        assert_eq!(stream.next_batch(5), [json!(1), json!(2)]);
+        fake::publish("a/1", "checkpoint", json!(3));
+        assert_eq!(stream.next_batch(5), [json!({"from": "a", "n": 3})]);
+    }
+
+    #[test]
+    fn filter_map_skips_and_keeps_waiting() {
+        let a = source("a/1");
+        let mut stream = a.filter_map(|e| Ok(e.data.as_i64().filter(|n| n % 2 == 0)));
+        fake::publish("a/1", "checkpoint", json!(1));
+        fake::publish_later("a/1", "checkpoint", json!(2));
+        assert_eq!(stream.next_batch(5), [json!(2)]);
+        assert_eq!(fake::wait_calls().len(), 2);
+    }
+
+    #[test]
+    fn a_select_error_is_yielded_as_an_error_record_and_the_stream_goes_on() {
+        let a = source("a/1");
+        let mut stream = a.map(|e| {
+            if e.data == json!("bad") {
+                Err(Error::new("STREAM_ERROR", "bad event"))
+            } else {
+                Ok(Record::event("updated").data(e.data))
+            }
+        });
+        fake::publish("a/1", "checkpoint", json!("bad"));
+        fake::publish("a/1", "checkpoint", json!("good"));
+        assert_eq!(
+            stream.next_batch(5),
+            [
+                json!({"error": {"code": "STREAM_ERROR", "message": "bad event"}}),
+                json!({"event": "updated", "data": "good"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_subscription_yields_stream_closed_and_ends() {
+        let a = source("a/1");
+        let mut stream = Stream::once("init").merge(a.map(updated("a")));
+        assert_eq!(stream.next_batch(5), [json!("init")]);
+        fake::close("this connection fell too far behind");
+        assert_eq!(
+            stream.next_batch(5),
+            [
+                json!({"error": {"code": "STREAM_CLOSED", "message": "this connection fell too far behind"}})
+            ]
+        );
+        assert!(stream.next_batch(5).is_empty());
+    }
+
+    #[test]
+    fn events_map_to_the_documented_event_object() {
+        let a = source("actors/order/ORD-123");
+        let mut stream = a.map(|e| Ok(Record::event("updated").data(e)));
+        fake::publish(
+            "actors/order/ORD-123",
+            "checkpoint",
+            json!({"status": "shipped"}),
+        );
+        let value = stream.next_batch(1).remove(0);
+        let data = &value["data"];
+        assert_eq!(
+            data.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["topic", "eventType", "id", "timestamp", "data"]
+        );
+        assert_eq!(data["eventType"], "checkpoint");
+        assert_eq!(data["timestamp"], "2026-01-11T19:30:00.000Z");
+    }
+
+    #[test]
+    fn merging_merges_flattens_without_changing_order() {
+        let a = source("a/1");
+        let b = source("b/1");
+        let c = source("c/1");
+        let left = a.map(updated("a")).merge(b.map(updated("b")));
+        let mut stream = Stream::once(0).merge(left.merge(c.map(updated("c"))));
+        fake::publish("c/1", "checkpoint", json!(1));
+        fake::publish("a/1", "checkpoint", json!(2));
+        fake::publish("b/1", "checkpoint", json!(3));
+        assert_eq!(stream.next_batch(1), [json!(0)]);
+        assert_eq!(
+            stream.next_batch(10),
+            [
+                json!({"from": "c", "n": 1}),
+                json!({"from": "a", "n": 2}),
+                json!({"from": "b", "n": 3})
+            ]
+        );
+        assert_eq!(fake::wait_calls()[0].len(), 3);
+    }
+}

@@ -1,0 +1,406 @@
+//! Builds the example components and embeds the bundled demo in the `sluice` binary.
+//!
+//! 1. Reads the members of the components workspace (`components/Cargo.toml`). Every
+//!    directory under `components/` with a `Cargo.toml` must be a member, and every member's
+//!    package name is its componentId; anything unclassified fails the build.
+//! 2. Runs a nested `cargo build --release --target wasm32-wasip2` on that workspace, with
+//!    its own target directory (`target/wasm32-components`, so it never waits on the outer
+//!    build's lock) and without the outer build's flags, wrappers and jobserver.
+//! 3. Writes `$OUT_DIR/components.rs`:
+//!    - `COMPONENTS`: `(componentId, wasm bytes)` for every member, sorted by id;
+//!    - `DEMO_FILES`: `(path relative to components/demo, bytes)` for every demo file,
+//!      sorted by path (SQLite store files and dotfiles are skipped).
+
+use std::collections::BTreeSet;
+use std::env;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(
+        env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"),
+    );
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_owned();
+    let components_dir = root.join("components");
+    let demo_dir = components_dir.join("demo");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
+
+    let members = workspace_members(&components_dir);
+    watch(&root, &components_dir, &members);
+    let components: Vec<Component> = members
+        .iter()
+        .map(|member| Component::read(&components_dir, member))
+        .collect();
+
+    ensure_target_installed();
+    let target_dir = root.join("target").join("wasm32-components");
+    build_components(&components_dir.join("Cargo.toml"), &target_dir);
+
+    let wasm_out = out_dir.join("components");
+    fs::create_dir_all(&wasm_out)
+        .unwrap_or_else(|err| fail(format!("cannot create {}: {err}", wasm_out.display())));
+    let mut embedded: Vec<(String, PathBuf)> = components
+        .iter()
+        .map(|component| {
+            let built = target_dir.join(TARGET).join("release").join(format!("{}.wasm", component.artifact));
+            if !built.is_file() {
+                fail(format!(
+                    "component '{}' ({}) produced no {}: is it a `crate-type = [\"cdylib\"]` crate?",
+                    component.id,
+                    component.dir.display(),
+                    built.display()
+                ));
+            }
+            let copy = wasm_out.join(format!("{}.wasm", component.id));
+            fs::copy(&built, &copy)
+                .unwrap_or_else(|err| fail(format!("cannot copy {} to {}: {err}", built.display(), copy.display())));
+            (component.id.clone(), copy)
+        })
+        .collect();
+    embedded.sort();
+
+    let demo_files = demo_files(&demo_dir);
+    let generated = generate(&embedded, &demo_files);
+    let path = out_dir.join("components.rs");
+    fs::write(&path, generated)
+        .unwrap_or_else(|err| fail(format!("cannot write {}: {err}", path.display())));
+}
+
+/// One member of the components workspace.
+struct Component {
+    /// The package name: the componentId.
+    id: String,
+    /// The file stem of the built `.wasm` (the lib name).
+    artifact: String,
+    dir: PathBuf,
+}
+
+impl Component {
+    fn read(components_dir: &Path, member: &str) -> Self {
+        let dir = components_dir.join(member);
+        let manifest = dir.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).unwrap_or_else(|err| {
+            fail(format!(
+                "components/Cargo.toml lists member '{member}', but {} cannot be read: {err}",
+                manifest.display()
+            ))
+        });
+        let id = toml_string(&text, "package", "name")
+            .unwrap_or_else(|| fail(format!("{} has no [package] name", manifest.display())));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            fail(format!(
+                "{}: package name '{id}' is not a valid componentId (letters, digits, '-', '_', '.')",
+                manifest.display()
+            ));
+        }
+        let artifact = toml_string(&text, "lib", "name").unwrap_or_else(|| id.replace('-', "_"));
+        Self { id, artifact, dir }
+    }
+}
+
+/// The `members` of `[workspace]` in `components/Cargo.toml`, checked against the
+/// directories that hold a `Cargo.toml`.
+fn workspace_members(components_dir: &Path) -> Vec<String> {
+    let manifest = components_dir.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", manifest.display())));
+    let members = toml_string_array(&text, "workspace", "members").unwrap_or_else(|| {
+        fail(format!(
+            "{} has no [workspace] members = [...]",
+            manifest.display()
+        ))
+    });
+    for member in &members {
+        if member.contains(['*', '?', '[']) {
+            fail(format!(
+                "{}: member '{member}' is a glob; list every component by name so each one is classified",
+                manifest.display()
+            ));
+        }
+    }
+    let listed: BTreeSet<&str> = members.iter().map(String::as_str).collect();
+    let entries = fs::read_dir(components_dir)
+        .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", components_dir.display())));
+    for entry in entries {
+        let entry = entry
+            .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", components_dir.display())));
+        let path = entry.path();
+        if !path.is_dir() || !path.join("Cargo.toml").is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .unwrap_or_else(|| fail(format!("{} is not a UTF-8 name", path.display())));
+        if !listed.contains(name) {
+            fail(format!(
+                "components/{name} has a Cargo.toml but is not a member of components/Cargo.toml; \
+                 add \"{name}\" to [workspace] members (and give it an ingress in components/demo/ingresses/), \
+                 or remove the directory"
+            ));
+        }
+    }
+    members
+}
+
+/// `cargo:rerun-if-changed` for everything the nested build and the demo read. The
+/// components workspace's own `target/` is not watched.
+fn watch(root: &Path, components_dir: &Path, members: &[String]) {
+    let mut paths = vec![
+        components_dir.join("Cargo.toml"),
+        components_dir.join("Cargo.lock"),
+        components_dir.join("demo"),
+        root.join("guest-sdk").join("src"),
+        root.join("guest-sdk").join("Cargo.toml"),
+        root.join("wit"),
+    ];
+    paths.extend(members.iter().map(|member| components_dir.join(member)));
+    for path in paths {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+}
+
+/// Install the wasm32-wasip2 standard library with rustup when it is missing (once).
+fn ensure_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let installed = || {
+        let output = Command::new(&rustc)
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()?;
+        let sysroot = String::from_utf8(output.stdout).ok()?;
+        Some(
+            Path::new(sysroot.trim())
+                .join("lib/rustlib")
+                .join(TARGET)
+                .join("lib")
+                .is_dir(),
+        )
+    };
+    if installed() != Some(false) {
+        return;
+    }
+    println!("cargo:warning=the {TARGET} target is missing; running `rustup target add {TARGET}`");
+    let added = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .stdout(Stdio::null())
+        .status();
+    if !matches!(added, Ok(status) if status.success()) || installed() != Some(true) {
+        fail(format!(
+            "the {TARGET} target is not installed and `rustup target add {TARGET}` did not install it; \
+             install it (it is listed in rust-toolchain.toml) and build again"
+        ));
+    }
+}
+
+/// The nested build, with a clean environment.
+fn build_components(manifest: &Path, target_dir: &Path) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(jobs) = env::var_os("NUM_JOBS") {
+        command.arg("--jobs").arg(jobs);
+    }
+    for (key, _) in env::vars_os() {
+        if key.to_str().is_some_and(is_outer_build_variable) {
+            command.env_remove(&key);
+        }
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|err| fail(format!("cannot run cargo for the components: {err}")));
+    if !status.success() {
+        fail(format!(
+            "building the example components failed ({status}); see the cargo output above, or run \
+             `cargo build --release --target {TARGET}` in components/"
+        ));
+    }
+}
+
+/// Variables the outer build sets for this build script (or for the host target) that
+/// would break, slow down or redirect the nested wasm build.
+fn is_outer_build_variable(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_RUSTC_WRAPPER",
+        "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "TARGET",
+        "HOST",
+        "PROFILE",
+        "OPT_LEVEL",
+        "DEBUG",
+        "OUT_DIR",
+        "NUM_JOBS",
+        "RUSTDOC",
+        "RUSTC_LINKER",
+    ];
+    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
+    EXACT.contains(&key) || PREFIXES.iter().any(|prefix| key.starts_with(prefix))
+}
+
+/// Every file under `components/demo/`, by path relative to it with `/` separators.
+fn demo_files(demo_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
+    collect_demo_files(demo_dir, "", &mut files);
+    files.sort();
+    if !files.iter().any(|(relative, _)| relative == "sluice.yaml") {
+        fail(format!("{} has no sluice.yaml", demo_dir.display()));
+    }
+    files
+}
+
+fn collect_demo_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
+    let entries = fs::read_dir(dir)
+        .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", dir.display())));
+    for entry in entries {
+        let entry =
+            entry.unwrap_or_else(|err| fail(format!("cannot read {}: {err}", dir.display())));
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .unwrap_or_else(|| fail(format!("{} is not a UTF-8 name", path.display())));
+        let relative = format!("{prefix}{name}");
+        if is_skipped_demo_file(&relative, name) {
+            continue;
+        }
+        if path.is_dir() {
+            collect_demo_files(&path, &format!("{relative}/"), out);
+        } else {
+            out.push((relative, path));
+        }
+    }
+}
+
+/// Dotfiles, the SQLite store a `sluice serve components/demo` run leaves behind, and the
+/// `components/` folder the host writes the embedded `.wasm` files to.
+fn is_skipped_demo_file(relative: &str, name: &str) -> bool {
+    let sqlite = [".db", ".db-journal", ".db-wal", ".db-shm"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+    name.starts_with('.') || sqlite || relative == "components"
+}
+
+fn generate(components: &[(String, PathBuf)], demo_files: &[(String, PathBuf)]) -> String {
+    let mut out = String::from("// Generated by host/build.rs. Do not edit.\n\n");
+    out.push_str(
+        "/// Every example component, by componentId (hyphenated package name), compiled.\n",
+    );
+    out.push_str("pub const COMPONENTS: &[(&str, &[u8])] = &[\n");
+    for (id, path) in components {
+        writeln!(out, "    ({id:?}, include_bytes!({:?})),", path_str(path))
+            .expect("writing to a String");
+    }
+    out.push_str("];\n\n");
+    out.push_str(
+        "/// Every file under components/demo/, by path relative to it (\"ingresses/hello.yaml\", \
+         \"seed/skus.json\", \"sluice.yaml\").\n",
+    );
+    out.push_str("pub const DEMO_FILES: &[(&str, &[u8])] = &[\n");
+    for (relative, path) in demo_files {
+        writeln!(
+            out,
+            "    ({relative:?}, include_bytes!({:?})),",
+            path_str(path)
+        )
+        .expect("writing to a String");
+    }
+    out.push_str("];\n");
+    out
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str()
+        .unwrap_or_else(|| fail(format!("{} is not a UTF-8 path", path.display())))
+}
+
+/// The string value of `key` in table `[table]` of a Cargo manifest (single-line form).
+fn toml_string(text: &str, table: &str, key: &str) -> Option<String> {
+    let body = toml_table(text, table)?;
+    body.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == key).then(|| unquote(value.trim()))?
+    })
+}
+
+/// The string array value of `key` in table `[table]`, which may span several lines.
+fn toml_string_array(text: &str, table: &str, key: &str) -> Option<Vec<String>> {
+    let body = toml_table(text, table)?;
+    let start = body.lines().position(|line| {
+        line.split_once('=')
+            .is_some_and(|(name, value)| name.trim() == key && value.trim_start().starts_with('['))
+    })?;
+    let rest: String = body.lines().skip(start).collect::<Vec<_>>().join("\n");
+    let open = rest.find('[')?;
+    let close = rest[open..].find(']')? + open;
+    rest[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(unquote)
+        .collect()
+}
+
+/// The lines of `[table]` (up to the next table header), with comments removed.
+fn toml_table(text: &str, table: &str) -> Option<String> {
+    let header = format!("[{table}]");
+    let mut lines = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim_end());
+    lines.find(|line| line.trim() == header)?;
+    Some(
+        lines
+            .take_while(|line| !line.trim_start().starts_with('['))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn unquote(value: &str) -> Option<String> {
+    let value = value.trim();
+    let inner = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))?;
+    Some(inner.to_owned())
+}
+
+fn fail(message: impl AsRef<OsStr>) -> ! {
+    panic!(
+        "\n\nhost/build.rs: {}\n",
+        message.as_ref().to_string_lossy()
+    );
+}

@@ -1,0 +1,83 @@
+//! Deploy directories with problems: every bad file is named with its reason, and every
+//! good ingress is still served.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+async fn boot(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
+    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await.expect("host boots");
+    let problems = booted.problems.iter().map(ToString::to_string).collect();
+    let addr = booted.server.local_addr().expect("bound");
+    tokio::spawn(booted.server.run(std::future::pending()));
+    (addr, problems)
+}
+
+fn demo_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    dir
+}
+
+fn write(dir: &std::path::Path, relative: &str, contents: &[u8]) {
+    std::fs::write(dir.join(relative), contents).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_files_are_reported_by_name_and_good_ingresses_still_serve() {
+    let dir = demo_dir();
+    write(dir.path(), "ingresses/typo.yaml", b"uri: /resources/ingresses/typo\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: typo\n    httpMethod: get\n    isPublik: true\n");
+    write(dir.path(), "ingresses/garbage.yaml", b"uri: /resources/ingresses/garbage\nspec:\n  type: http\n  componentId: garbage\n  properties:\n    route: garbage\n    httpMethod: get\n");
+    write(dir.path(), "components/garbage.wasm", b"\0asm not really");
+    write(dir.path(), "ingresses/missing.yaml", b"uri: /resources/ingresses/missing\nspec:\n  type: http\n  componentId: does-not-exist\n  properties:\n    route: missing\n    httpMethod: get\n");
+    write(dir.path(), "ingresses/zz-clash.yaml", b"uri: /resources/ingresses/clash\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello\n    httpMethod: get\n");
+    let (addr, problems) = boot(dir.path()).await;
+    let find = |file: &str| {
+        problems
+            .iter()
+            .find(|problem| problem.contains(file))
+            .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
+            .clone()
+    };
+    assert!(find("typo.yaml").contains("unknown field `isPublik`"));
+    assert!(find("garbage.yaml").contains("garbage.wasm"));
+    assert!(find("garbage.yaml").contains("not a valid WebAssembly component"));
+    assert!(find("missing.yaml").contains("does-not-exist.wasm"));
+    assert!(find("zz-clash.yaml").contains("spec.properties.route"));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    let body = reqwest::get(format!("http://{addr}/ingress/api/hello")).await.expect("request").text().await.expect("body");
+    assert_eq!(body, r#""Hello world""#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_of_the_wrong_world_is_rejected_by_name() {
+    let dir = demo_dir();
+    // A valid core module, but not a component of the ingress world.
+    write(dir.path(), "components/core-module.wasm", b"\0asm\x01\0\0\0");
+    write(dir.path(), "ingresses/core.yaml", b"uri: /resources/ingresses/core\nspec:\n  type: http\n  componentId: core-module\n  properties:\n    route: core\n    httpMethod: get\n");
+    let (_, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains("core.yaml") && problems[0].contains("core-module.wasm"), "{}", problems[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_mapped_parameter_is_a_400_naming_it() {
+    let dir = demo_dir();
+    // The order-events component reads `orderId`; here it comes from `?order=` instead of the route.
+    write(dir.path(), "ingresses/by-query.yaml", b"uri: /resources/ingresses/by-query\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/order-events\n    httpMethod: get\n    isPublic: true\n    queryParams: { orderId: order }\n");
+    let (addr, problems) = boot(dir.path()).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/ingress/api/order-events"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "MISSING_PARAMETER");
+    assert!(body["error"]["message"].as_str().expect("message").contains("orderId"), "{body}");
+}
