@@ -21,7 +21,10 @@ const REQUESTS: usize = 2_000;
 const IDLE_CONNECTIONS: usize = 1_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
     runtime.block_on(async {
         instantiation().await;
         let dir = tempfile::tempdir().expect("temp dir");
@@ -64,7 +67,10 @@ async fn instantiation() {
     for _ in 0..INSTANTIATIONS {
         let slot = runtime.reserve().expect("slot");
         let started = Instant::now();
-        let instance = runtime.instantiate(&pre, context.clone(), slot).await.expect("instance");
+        let instance = runtime
+            .instantiate(&pre, context.clone(), slot)
+            .await
+            .expect("instance");
         samples.push(started.elapsed());
         drop(instance);
     }
@@ -72,7 +78,9 @@ async fn instantiation() {
 }
 
 async fn start(dir: &std::path::Path) -> SocketAddr {
-    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await.expect("boot");
+    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .await
+        .expect("boot");
     let addr = booted.server.local_addr().expect("addr");
     tokio::spawn(booted.server.run(std::future::pending()));
     addr
@@ -97,12 +105,20 @@ async fn time_to_first_byte(dir: &std::path::Path) {
         }
         samples.push(started.elapsed());
     }
-    report("time to first SSE event byte, hello (new connection each)", samples);
+    report(
+        "time to first SSE event byte, hello (new connection each)",
+        samples,
+    );
 }
 
 async fn idle_connection_memory(dir: &std::path::Path) {
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", &dir.display().to_string(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            &dir.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("sluice serve");
@@ -119,7 +135,11 @@ async fn idle_connection_memory(dir: &std::path::Path) {
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut head = vec![0u8; 1024];
         let n = stream.read(&mut head).await.expect("headers");
-        assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head[..n]));
+        assert!(
+            head[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head[..n])
+        );
         connections.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -153,7 +173,11 @@ async fn wait_for_listen_port(pid: u32) -> SocketAddr {
                     .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
                     .filter_map(|link| {
                         let link = link.to_string_lossy().into_owned();
-                        Some(link.strip_prefix("socket:[")?.trim_end_matches(']').to_owned())
+                        Some(
+                            link.strip_prefix("socket:[")?
+                                .trim_end_matches(']')
+                                .to_owned(),
+                        )
                     })
                     .collect()
             })
@@ -162,8 +186,12 @@ async fn wait_for_listen_port(pid: u32) -> SocketAddr {
         for line in table.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // State 0A is LISTEN.
-            if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|inode| inode == fields[9]) {
-                let port = u16::from_str_radix(fields[1].rsplit(':').next().unwrap_or("0"), 16).unwrap_or(0);
+            if fields.len() > 9
+                && fields[3] == "0A"
+                && inodes.iter().any(|inode| inode == fields[9])
+            {
+                let port = u16::from_str_radix(fields[1].rsplit(':').next().unwrap_or("0"), 16)
+                    .unwrap_or(0);
                 return SocketAddr::from(([127, 0, 0, 1], port));
             }
         }

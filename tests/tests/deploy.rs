@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 async fn boot(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
-    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await.expect("host boots");
+    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .await
+        .expect("host boots");
     let problems = booted.problems.iter().map(ToString::to_string).collect();
     let addr = booted.server.local_addr().expect("bound");
     tokio::spawn(booted.server.run(std::future::pending()));
@@ -47,7 +49,12 @@ async fn bad_files_are_reported_by_name_and_good_ingresses_still_serve() {
     assert!(find("missing.yaml").contains("does-not-exist.wasm"));
     assert!(find("zz-clash.yaml").contains("spec.properties.route"));
     assert_eq!(problems.len(), 4, "{problems:#?}");
-    let body = reqwest::get(format!("http://{addr}/ingress/api/hello")).await.expect("request").text().await.expect("body");
+    let body = reqwest::get(format!("http://{addr}/ingress/api/hello"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
     assert_eq!(body, r#""Hello world""#);
 }
 
@@ -55,11 +62,19 @@ async fn bad_files_are_reported_by_name_and_good_ingresses_still_serve() {
 async fn a_wasm_of_the_wrong_world_is_rejected_by_name() {
     let dir = demo_dir();
     // A valid core module, but not a component of the ingress world.
-    write(dir.path(), "components/core-module.wasm", b"\0asm\x01\0\0\0");
+    write(
+        dir.path(),
+        "components/core-module.wasm",
+        b"\0asm\x01\0\0\0",
+    );
     write(dir.path(), "ingresses/core.yaml", b"uri: /resources/ingresses/core\nspec:\n  type: http\n  componentId: core-module\n  properties:\n    route: core\n    httpMethod: get\n");
     let (_, problems) = boot(dir.path()).await;
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0].contains("core.yaml") && problems[0].contains("core-module.wasm"), "{}", problems[0]);
+    assert!(
+        problems[0].contains("core.yaml") && problems[0].contains("core-module.wasm"),
+        "{}",
+        problems[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,5 +94,11 @@ async fn a_missing_mapped_parameter_is_a_400_naming_it() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "MISSING_PARAMETER");
-    assert!(body["error"]["message"].as_str().expect("message").contains("orderId"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("orderId"),
+        "{body}"
+    );
 }

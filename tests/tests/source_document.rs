@@ -10,7 +10,11 @@ use support::{Events, Host};
 #[tokio::test(flavor = "multi_thread")]
 async fn hello_sends_exactly_one_data_line() {
     let host = Host::demo().await;
-    let response = host.sse("/ingress/api/hello").send().await.expect("request");
+    let response = host
+        .sse("/ingress/api/hello")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -22,7 +26,14 @@ async fn hello_sends_exactly_one_data_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn heartbeat_sends_the_four_fields_in_the_documents_order() {
     let host = Host::demo().await;
-    let body = host.sse("/ingress/api/heartbeat").send().await.expect("request").text().await.expect("body");
+    let body = host
+        .sse("/ingress/api/heartbeat")
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
     let timestamp = body
         .split("\"timestamp\":\"")
         .nth(1)
@@ -30,22 +41,34 @@ async fn heartbeat_sends_the_four_fields_in_the_documents_order() {
         .expect("a timestamp");
     assert_eq!(
         body,
-        format!("event: heartbeat\nid: hb-42\nretry: 5000\ndata: {{\"timestamp\":\"{timestamp}\"}}\n\n")
+        format!(
+            "event: heartbeat\nid: hb-42\nretry: 5000\ndata: {{\"timestamp\":\"{timestamp}\"}}\n\n"
+        )
     );
     assert_eq!(timestamp.len(), "2026-01-11T19:30:00Z".len(), "{timestamp}");
-    assert!(timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T', "{timestamp}");
+    assert!(
+        timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{timestamp}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_checkpoint_arrives_as_an_updated_event() {
     let host = Host::demo().await;
-    let response = host.sse("/ingress/api/orders/ORD-123/events").send().await.expect("request");
+    let response = host
+        .sse("/ingress/api/orders/ORD-123/events")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
     let mut events = Events::new(response);
     host.wait_for_subscribers(1).await;
     let data = json!({"orderId": "ORD-123", "status": "shipped"});
-    let id = host.publish("actors/order/ORD-123", "checkpoint", data.clone()).await;
-    host.publish("actors/order/ORD-999", "checkpoint", json!({"other": true})).await;
+    let id = host
+        .publish("actors/order/ORD-123", "checkpoint", data.clone())
+        .await;
+    host.publish("actors/order/ORD-999", "checkpoint", json!({"other": true}))
+        .await;
     let event = events.next().await;
     assert_eq!(event.event, "updated");
     let payload: Value = serde_json::from_str(&event.data).expect("json");
@@ -64,11 +87,22 @@ async fn two_topics_merge_in_arrival_order() {
     let mut events = Events::new(host.sse(&path).send().await.expect("request"));
     let init = events.next().await;
     assert_eq!(init.event, "init");
-    assert_eq!(serde_json::from_str::<Value>(&init.data).expect("json"), json!({"orderId": order, "paymentId": payment}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&init.data).expect("json"),
+        json!({"orderId": order, "paymentId": payment})
+    );
     host.wait_for_subscribers(2).await;
     let sequence = [("order", 1), ("payment", 2), ("payment", 3), ("order", 4)];
     for (kind, n) in sequence {
-        host.publish(&format!("actors/{kind}/{}", if kind == "order" { order } else { payment }), "checkpoint", json!({ "n": n })).await;
+        host.publish(
+            &format!(
+                "actors/{kind}/{}",
+                if kind == "order" { order } else { payment }
+            ),
+            "checkpoint",
+            json!({ "n": n }),
+        )
+        .await;
     }
     for (kind, n) in sequence {
         let event = events.next().await;
@@ -81,45 +115,70 @@ async fn two_topics_merge_in_arrival_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_sku_is_a_404_json_error_before_the_stream() {
     let host = Host::demo().await;
-    for path in ["/ingress/api/skus/NOPE-404/stock", "/ingress/api/skus/NOPE-404"] {
+    for path in [
+        "/ingress/api/skus/NOPE-404/stock",
+        "/ingress/api/skus/NOPE-404",
+    ] {
         let response = host.sse(path).send().await.expect("request");
         assert_eq!(response.status(), 404, "{path}");
         assert_eq!(response.headers()["content-type"], "application/json");
         let body = response.text().await.expect("body");
-        assert_eq!(body, r#"{"error":{"code":"NOT_FOUND","message":"SKU not found"}}"#);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"NOT_FOUND","message":"SKU not found"}}"#
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_known_sku_streams_init_in_sse_mode_and_answers_json_in_json_mode() {
     let host = Host::demo().await;
-    let mut events = Events::new(host.sse("/ingress/api/skus/PROD-001").send().await.expect("request"));
+    let mut events = Events::new(
+        host.sse("/ingress/api/skus/PROD-001")
+            .send()
+            .await
+            .expect("request"),
+    );
     let init = events.next().await;
     assert_eq!(init.event, "init");
     let sku: Value = serde_json::from_str(&init.data).expect("json");
     assert_eq!(sku["skuNumber"], "PROD-001");
 
-    let response = host.json("/ingress/api/skus/PROD-001").send().await.expect("request");
+    let response = host
+        .json("/ingress/api/skus/PROD-001")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["event"], "init");
     assert_eq!(body["data"]["skuNumber"], "PROD-001");
 
-    let hello = host.json("/ingress/api/hello").send().await.expect("request");
+    let hello = host
+        .json("/ingress/api/hello")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(hello.text().await.expect("body"), r#""Hello world""#);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stock_stream_sends_init_then_stock_updated_on_each_checkpoint() {
     let host = Host::demo().await;
-    let mut events = Events::new(host.sse("/ingress/api/skus/PROD-001/stock").send().await.expect("request"));
+    let mut events = Events::new(
+        host.sse("/ingress/api/skus/PROD-001/stock")
+            .send()
+            .await
+            .expect("request"),
+    );
     let init = events.next().await;
     assert_eq!(init.event, "init");
     let init: Value = serde_json::from_str(&init.data).expect("json");
     let sku_id = init["actorId"].as_str().expect("actorId").to_owned();
     host.wait_for_subscribers(1).await;
-    host.publish(&format!("actors/sku/{sku_id}"), "checkpoint", json!({})).await;
+    host.publish(&format!("actors/sku/{sku_id}"), "checkpoint", json!({}))
+        .await;
     let update = events.next().await;
     assert_eq!(update.event, "stockUpdated");
 }
@@ -127,13 +186,27 @@ async fn stock_stream_sends_init_then_stock_updated_on_each_checkpoint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn application_errors_arrive_as_error_events_and_the_stream_goes_on() {
     let host = Host::demo().await;
-    let mut events = Events::new(host.sse("/ingress/api/feeds/news/events").send().await.expect("request"));
+    let mut events = Events::new(
+        host.sse("/ingress/api/feeds/news/events")
+            .send()
+            .await
+            .expect("request"),
+    );
     host.wait_for_subscribers(1).await;
-    host.publish("feeds/news", "message", json!({"error": "upstream timed out"})).await;
-    host.publish("feeds/news", "message", json!({"headline": "ok"})).await;
+    host.publish(
+        "feeds/news",
+        "message",
+        json!({"error": "upstream timed out"}),
+    )
+    .await;
+    host.publish("feeds/news", "message", json!({"headline": "ok"}))
+        .await;
     let error = events.next().await;
     assert_eq!(error.event, "error");
-    assert_eq!(serde_json::from_str::<Value>(&error.data).expect("json"), json!({"code": "STREAM_ERROR", "message": "upstream timed out"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&error.data).expect("json"),
+        json!({"code": "STREAM_ERROR", "message": "upstream timed out"})
+    );
     let update = events.next().await;
     assert_eq!(update.event, "updated");
 }
@@ -141,10 +214,19 @@ async fn application_errors_arrive_as_error_events_and_the_stream_goes_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_method_is_405_with_allow_and_unknown_route_is_404() {
     let host = Host::demo().await;
-    let response = host.client.delete(host.url("/ingress/api/hello")).send().await.expect("request");
+    let response = host
+        .client
+        .delete(host.url("/ingress/api/hello"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
-    for path in ["/ingress/api/nope", "/ingress/api/hello/extra", "/elsewhere"] {
+    for path in [
+        "/ingress/api/nope",
+        "/ingress/api/hello/extra",
+        "/elsewhere",
+    ] {
         let response = host.sse(path).send().await.expect("request");
         assert_eq!(response.status(), 404, "{path}");
         assert_eq!(response.headers()["content-type"], "application/json");
@@ -160,20 +242,33 @@ async fn a_mistyped_parameter_is_a_400_naming_it() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "INVALID_PARAMETER");
-    assert!(body["error"]["message"].as_str().expect("message").contains("orderId"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("orderId"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_disconnect_releases_the_instance_within_a_second() {
     let host = Host::demo().await;
-    let response = host.sse("/ingress/api/orders/ORD-123/events").send().await.expect("request");
+    let response = host
+        .sse("/ingress/api/orders/ORD-123/events")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
     host.wait_for_subscribers(1).await;
     assert_eq!(host.live_instances().await, 1);
     drop(response);
     let dropped = Instant::now();
     while host.live_instances().await != 0 {
-        assert!(dropped.elapsed() < Duration::from_secs(1), "instance still live after 1 s");
+        assert!(
+            dropped.elapsed() < Duration::from_secs(1),
+            "instance still live after 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     host.wait_for_subscribers(0).await;

@@ -12,7 +12,10 @@ pub fn write_to(dir: &Path) -> std::io::Result<()> {
         write_file(&dir.join(relative), bytes)?;
     }
     for (component_id, wasm) in COMPONENTS {
-        write_file(&dir.join("components").join(format!("{component_id}.wasm")), wasm)?;
+        write_file(
+            &dir.join("components").join(format!("{component_id}.wasm")),
+            wasm,
+        )?;
     }
     Ok(())
 }

@@ -48,7 +48,10 @@ pub async fn handle(app: &App, request: Request<Incoming>, route: &str) -> Respo
                 return response;
             }
             Err(_) => {
-                return respond::error_response("BAD_REQUEST", "the request body could not be read");
+                return respond::error_response(
+                    "BAD_REQUEST",
+                    "the request body could not be read",
+                );
             }
         }
     };

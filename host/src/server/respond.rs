@@ -6,7 +6,6 @@
 //! JSON: the first record is the response, then the instance is dropped.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -126,7 +125,7 @@ fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item
             let mut instance = instance?;
             let mut out = BytesMut::new();
             match instance.next_batch(stream, BATCH).await {
-                Ok(records) if records.is_empty() => return None,
+                Ok(records) if records.is_empty() => None,
                 Ok(records) => {
                     for record in records {
                         encode_record(&record, &mut out, &id);
@@ -190,6 +189,3 @@ pub fn full(bytes: Bytes) -> Body {
 pub fn empty() -> Body {
     full(Bytes::new())
 }
-
-/// Kept so a running stream's ingress outlives a redeploy.
-pub type SharedIngress = Arc<Ingress>;

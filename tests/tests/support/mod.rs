@@ -22,7 +22,11 @@ impl Host {
         let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
             .await
             .expect("host boots");
-        assert!(booted.problems.is_empty(), "demo deploys cleanly: {:?}", booted.problems);
+        assert!(
+            booted.problems.is_empty(),
+            "demo deploys cleanly: {:?}",
+            booted.problems
+        );
         let addr = booted.server.local_addr().expect("bound");
         tokio::spawn(booted.server.run(std::future::pending()));
         Self {
@@ -37,11 +41,15 @@ impl Host {
     }
 
     pub fn sse(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client.get(self.url(path)).header("accept", "text/event-stream")
+        self.client
+            .get(self.url(path))
+            .header("accept", "text/event-stream")
     }
 
     pub fn json(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client.get(self.url(path)).header("accept", "application/json")
+        self.client
+            .get(self.url(path))
+            .header("accept", "application/json")
     }
 
     pub async fn publish(&self, topic: &str, event: &str, data: Value) -> u64 {
@@ -69,14 +77,19 @@ impl Host {
     }
 
     pub async fn live_instances(&self) -> u64 {
-        self.metrics().await["liveInstances"].as_u64().expect("count")
+        self.metrics().await["liveInstances"]
+            .as_u64()
+            .expect("count")
     }
 
     /// Poll until the bus has `count` subscribers, so a publish cannot race a subscribe.
     pub async fn wait_for_subscribers(&self, count: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.metrics().await["busSubscribers"].as_u64() != Some(count) {
-            assert!(Instant::now() < deadline, "never reached {count} subscribers");
+            assert!(
+                Instant::now() < deadline,
+                "never reached {count} subscribers"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -94,7 +107,9 @@ impl Events {
             .bytes_stream()
             .eventsource()
             .map(|event| event.expect("well-formed SSE"));
-        Self { inner: Box::pin(inner) }
+        Self {
+            inner: Box::pin(inner),
+        }
     }
 
     pub async fn next(&mut self) -> eventsource_stream::Event {
