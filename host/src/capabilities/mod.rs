@@ -42,3 +42,6 @@ impl IngressContext {
         format!("the ingress acl does not grant '{resource}:{action}'")
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! Capabilities without a guest: instance state built from an acl, `Host` methods called
+//! directly — allowed, unknown and denied.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmtime::component::Resource;
+
+use super::{Acl, Backends, IngressContext};
+use crate::backends::actors::InMemoryActors;
+use crate::backends::bus::EventBus;
+use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
+use crate::backends::store::sqlite::SqliteStore;
+use crate::runtime::InstanceState;
+use crate::runtime::bindings::actors::{ActorError, Host as _, Message};
+use crate::runtime::bindings::events::{EventsError, Host as _};
+use crate::runtime::bindings::query::{Host as _, QueryError, QueryRequest};
+
+fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
+    let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
+    let store = SqliteStore::open_in_memory().expect("store");
+    store
+        .seed(
+            "skus",
+            vec![
+                json!({"skuId": "s1", "skuNumber": "PROD-001"}),
+                json!({"skuId": "s2", "skuNumber": "PROD-002"}),
+            ],
+        )
+        .expect("seed");
+    let context = IngressContext {
+        ingress_id: "test".into(),
+        acl: Acl::parse(acl).expect("acl"),
+        backends: Backends {
+            actors: Arc::new(InMemoryActors::new(bus.clone())),
+            bus: bus.clone(),
+            store: Arc::new(store),
+        },
+    };
+    (
+        InstanceState::new(Arc::new(context), 1 << 20, Duration::from_millis(100)),
+        bus,
+    )
+}
+
+fn skus(filter: &str, arguments: &[Value]) -> QueryRequest {
+    QueryRequest {
+        edge: "skus".into(),
+        fields: vec!["skuNumber".into()],
+        filter: Some(filter.into()),
+        arguments: arguments.iter().map(Value::to_string).collect(),
+        order_by: None,
+        limit: None,
+    }
+}
+
+#[tokio::test]
+async fn query_returns_only_the_rows_the_bound_argument_matches() {
+    let (mut state, _) = instance(&["skus:read"]);
+    let rows = state
+        .run(skus("skuNumber == ?", &[json!("PROD-002")]))
+        .await
+        .expect("no trap")
+        .expect("rows");
+    assert_eq!(rows, vec![r#"{"skuNumber":"PROD-002"}"#.to_owned()]);
+    let hostile = json!("x' or 1==1 or skuNumber == 'y");
+    let rows = state
+        .run(skus("skuNumber == ?", &[hostile]))
+        .await
+        .expect("no trap")
+        .expect("rows");
+    assert!(rows.is_empty(), "a value never widens a query");
+}
+
+#[tokio::test]
+async fn query_is_forbidden_without_read_on_the_edge() {
+    let (mut state, _) = instance(&["orders:read"]);
+    let error = state
+        .run(skus("skuNumber == ?", &[json!("PROD-001")]))
+        .await
+        .expect("no trap")
+        .expect_err("denied");
+    assert!(
+        matches!(&error, QueryError::Forbidden(reason) if reason.contains("skus:read")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_filter_is_a_syntax_error_with_its_position() {
+    let (mut state, _) = instance(&["skus:read"]);
+    let error = state
+        .run(skus("skuNumber == ", &[]))
+        .await
+        .expect("no trap")
+        .expect_err("syntax");
+    let QueryError::Syntax(syntax) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(syntax.position, 13);
+}
+
+#[tokio::test]
+async fn an_unknown_edge_is_reported_as_such() {
+    let (mut state, _) = instance(&["nope:read"]);
+    let mut request = skus("skuNumber == 'x'", &[]);
+    request.edge = "nope".into();
+    let error = state
+        .run(request)
+        .await
+        .expect("no trap")
+        .expect_err("unknown");
+    assert!(matches!(error, QueryError::UnknownEdge(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn subscribing_needs_read_on_the_actor_type() {
+    let (mut state, _) = instance(&["actors/payment:read"]);
+    let error = state
+        .subscribe(
+            vec!["actors/order/ORD-1".into()],
+            vec!["checkpoint".into()],
+            None,
+        )
+        .expect("no trap")
+        .expect_err("denied");
+    assert!(
+        matches!(&error, EventsError::Forbidden(reason) if reason.contains("actors/order:read")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_wait_merges_subscriptions_in_bus_order() {
+    let (mut state, bus) = instance(&["actors/order:read", "feeds/*:read"]);
+    let order = state
+        .subscribe(vec!["actors/order/1".into()], vec![], None)
+        .expect("no trap")
+        .expect("sub");
+    let feed = state
+        .subscribe(vec!["feeds/news".into()], vec![], None)
+        .expect("no trap")
+        .expect("sub");
+    for (topic, n) in [("feeds/news", 1), ("actors/order/1", 2), ("feeds/news", 3)] {
+        bus.publish(topic, "checkpoint", &json!({ "n": n }))
+            .expect("publish");
+    }
+    let borrow = |r: &Resource<_>| Resource::new_borrow(r.rep());
+    let events = state
+        .wait(vec![borrow(&order), borrow(&feed)], 10, None)
+        .await
+        .expect("no trap")
+        .expect("events");
+    let got: Vec<(u32, String)> = events
+        .into_iter()
+        .map(|(index, event)| (index, event.data))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, r#"{"n":1}"#.to_owned()),
+            (0, r#"{"n":2}"#.to_owned()),
+            (1, r#"{"n":3}"#.to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn wait_with_a_timeout_returns_nothing_when_nothing_arrives() {
+    let (mut state, _) = instance(&["feeds/*:read"]);
+    let feed = state
+        .subscribe(vec!["feeds/news".into()], vec![], None)
+        .expect("no trap")
+        .expect("sub");
+    let events = state
+        .wait(vec![Resource::new_borrow(feed.rep())], 10, Some(10))
+        .await
+        .expect("no trap")
+        .expect("ok");
+    assert!(events.is_empty());
+}
+
+#[tokio::test]
+async fn message_actor_needs_the_message_type_granted() {
+    let (mut state, _) = instance(&["actors/sku:read"]);
+    let message = Message {
+        type_: "calculateAvailableStock".into(),
+        alias: None,
+        body: None,
+    };
+    let error = state
+        .message_actor("sku".into(), "s1".into(), vec![message], false)
+        .await
+        .expect("no trap")
+        .expect_err("denied");
+    assert!(
+        matches!(&error, ActorError::Forbidden(reason) if reason.contains("actors/sku:calculateAvailableStock")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_state_change_publishes_a_checkpoint_and_preview_does_not() {
+    let (mut state, bus) = instance(&["actors/sku:*"]);
+    let mut checkpoints = bus
+        .subscribe(&["actors/sku/s1".into()], &["checkpoint".into()], None)
+        .expect("sub");
+    let set = |preview| Message {
+        type_: "set".into(),
+        alias: Some(if preview { "preview" } else { "stock" }.into()),
+        body: Some(r#"{"physical": 5}"#.into()),
+    };
+    let response = state
+        .message_actor("sku".into(), "s1".into(), vec![set(true)], true)
+        .await
+        .expect("no trap")
+        .expect("ok");
+    assert!(
+        response.contains(r#""preview":{"physical":5}"#),
+        "{response}"
+    );
+    assert!(
+        checkpoints.try_recv().is_none(),
+        "preview publishes nothing"
+    );
+    let response = state
+        .message_actor("sku".into(), "s1".into(), vec![set(false)], false)
+        .await
+        .expect("no trap")
+        .expect("ok");
+    let response: Value = serde_json::from_str(&response).expect("json");
+    assert_eq!(response["actorId"], "s1");
+    assert_eq!(response["data"]["stock"], json!({"physical": 5}));
+    let checkpoint = checkpoints.try_recv().expect("a checkpoint");
+    assert_eq!(&*checkpoint.event_type, "checkpoint");
+}
