@@ -1,0 +1,126 @@
+//! The `sluice` binary itself: `serve` a deploy directory, `publish` to it, and watch the
+//! event arrive on a stream.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => return stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(err) => panic!("sluice never listened on {addr}: {err}"),
+        }
+    }
+}
+
+fn sluice() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+#[test]
+fn serve_then_publish_delivers_the_event_to_a_stream() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    let addr = free_port();
+    let _server = Server(
+        sluice()
+            .args([
+                "serve",
+                &dir.path().display().to_string(),
+                "--listen",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sluice serve"),
+    );
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"GET /ingress/api/orders/ORD-123/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
+        .expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    // The subscription exists once the metrics say so; then publish through the CLI.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut metrics = connect(addr);
+        metrics
+            .write_all(b"GET /_sluice/metrics HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .expect("metrics");
+        let mut body = String::new();
+        metrics.read_to_string(&mut body).expect("metrics body");
+        if body.contains("\"busSubscribers\":1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no subscriber: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let published = sluice()
+        .args([
+            "publish",
+            "--topic",
+            "actors/order/ORD-123",
+            "--event",
+            "checkpoint",
+        ])
+        .args([
+            "--data",
+            r#"{"status":"shipped"}"#,
+            "--server",
+            &format!("http://{addr}"),
+        ])
+        .output()
+        .expect("sluice publish");
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    assert!(String::from_utf8_lossy(&published.stdout).contains("\"id\":"));
+
+    let mut seen = String::new();
+    while !seen.contains("\"status\":\"shipped\"") {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).expect("stream line") > 0,
+            "stream ended: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("event: updated\n"), "{seen}");
+}
+
+#[test]
+fn publish_with_bad_json_fails_with_a_clear_message() {
+    let output = sluice()
+        .args(["publish", "--topic", "t", "--event", "e", "--data", "{oops"])
+        .output()
+        .expect("sluice publish");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--data is not valid JSON"));
+}
