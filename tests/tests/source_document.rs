@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Events, Host};
+use support::Host;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hello_sends_exactly_one_data_line() {
@@ -55,13 +55,7 @@ async fn heartbeat_sends_the_four_fields_in_the_documents_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_checkpoint_arrives_as_an_updated_event() {
     let host = Host::demo().await;
-    let response = host
-        .sse("/ingress/api/orders/ORD-123/events")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200);
-    let mut events = Events::new(response);
+    let mut events = host.stream("/ingress/api/orders/ORD-123/events").await;
     host.wait_for_subscribers(1).await;
     let data = json!({"orderId": "ORD-123", "status": "shipped"});
     let id = host
@@ -84,7 +78,7 @@ async fn two_topics_merge_in_arrival_order() {
     let order = "6f1c8f2e-3b7a-4d2c-9a51-0c7e5b8d1a11";
     let payment = "9b2d4e6f-8a1c-4e3b-b5d7-1f2a3c4e5d6f";
     let path = format!("/ingress/api/orders/{order}/payments/{payment}/events");
-    let mut events = Events::new(host.sse(&path).send().await.expect("request"));
+    let mut events = host.stream(&path).await;
     let init = events.next().await;
     assert_eq!(init.event, "init");
     assert_eq!(
@@ -133,12 +127,7 @@ async fn unknown_sku_is_a_404_json_error_before_the_stream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_known_sku_streams_init_in_sse_mode_and_answers_json_in_json_mode() {
     let host = Host::demo().await;
-    let mut events = Events::new(
-        host.sse("/ingress/api/skus/PROD-001")
-            .send()
-            .await
-            .expect("request"),
-    );
+    let mut events = host.stream("/ingress/api/skus/PROD-001").await;
     let init = events.next().await;
     assert_eq!(init.event, "init");
     let sku: Value = serde_json::from_str(&init.data).expect("json");
@@ -166,12 +155,7 @@ async fn a_known_sku_streams_init_in_sse_mode_and_answers_json_in_json_mode() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stock_stream_sends_init_then_stock_updated_on_each_checkpoint() {
     let host = Host::demo().await;
-    let mut events = Events::new(
-        host.sse("/ingress/api/skus/PROD-001/stock")
-            .send()
-            .await
-            .expect("request"),
-    );
+    let mut events = host.stream("/ingress/api/skus/PROD-001/stock").await;
     let init = events.next().await;
     assert_eq!(init.event, "init");
     let init: Value = serde_json::from_str(&init.data).expect("json");
@@ -186,12 +170,7 @@ async fn stock_stream_sends_init_then_stock_updated_on_each_checkpoint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn application_errors_arrive_as_error_events_and_the_stream_goes_on() {
     let host = Host::demo().await;
-    let mut events = Events::new(
-        host.sse("/ingress/api/feeds/news/events")
-            .send()
-            .await
-            .expect("request"),
-    );
+    let mut events = host.stream("/ingress/api/feeds/news/events").await;
     host.wait_for_subscribers(1).await;
     host.publish(
         "feeds/news",

@@ -46,6 +46,14 @@ impl Host {
             .header("accept", "text/event-stream")
     }
 
+    /// Open an SSE stream that must start (200, `text/event-stream`).
+    pub async fn stream(&self, path: &str) -> Events {
+        let response = self.sse(path).send().await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events::new(response)
+    }
+
     pub fn json(&self, path: &str) -> reqwest::RequestBuilder {
         self.client
             .get(self.url(path))
