@@ -1,4 +1,4 @@
-//! Write Sluice ingress components in plain, synchronous Rust.
+//! Write Sluice ingress and actor components in plain, synchronous Rust.
 //!
 //! An ingress component turns one HTTP request into a [`Stream`] of values. The host sends
 //! each value as one Server-Sent Event (when the client asked for `text/event-stream`) or
@@ -8,8 +8,9 @@
 //!
 //! The SDK mirrors the platform's own language: `from` becomes [`Stream::once`] or an
 //! [`Events`] source, `select` becomes [`Events::map`], and several `from`s become
-//! [`Stream::merge`]. The contract underneath is `wit/ingress.wit` (world `ingress`); this
-//! crate hides its bindings entirely.
+//! [`Stream::merge`]. The contract underneath is `wit/ingress.wit` (world `ingress`) and
+//! `wit/actor.wit` (world `actor`, see [Actors](#actors)); this crate hides their bindings
+//! entirely.
 //!
 //! # Examples
 //!
@@ -44,6 +45,43 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` as a `cdylib` crate; the
 //! resulting `.wasm` is the component.
 //!
+//! # Actors
+//!
+//! An actor component (world `actor`, exported with [`actor!`]) keeps a typed state that
+//! the host persists, and handles the messages that ingresses send with
+//! [`message_actor`]. Implement [`Actor`] for a `Default + Serialize + Deserialize` state
+//! type; the SDK loads the state, runs the messages of one call in order and hands back
+//! their results and the new state, all or nothing:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use sluice_sdk::{Actor, ActorContext, ActorMessage, Error, Value, json};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Counter {
+//!     count: i64,
+//! }
+//!
+//! impl Actor for Counter {
+//!     fn handle(&mut self, _ctx: &ActorContext, message: &ActorMessage) -> Result<Value, Error> {
+//!         match message.message_type() {
+//!             "increment" => {
+//!                 self.count += 1;
+//!                 Ok(json!(self.count))
+//!             }
+//!             "get" => Ok(json!(self.count)),
+//!             _ => Err(message.unknown()),
+//!         }
+//!     }
+//! }
+//!
+//! sluice_sdk::actor!(Counter);
+//! ```
+//!
+//! An actor may [`query`] the store and use the host services ([`log`], [`now`],
+//! [`new_id`]), but not [`events`] or [`message_actor`]: the `actor` world does not import
+//! them, and a component that calls them is rejected as an actor.
+//!
 //! # Errors
 //!
 //! Returning `Err` from the handler gives the client an ordinary HTTP error
@@ -67,6 +105,10 @@
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
+// The bindings name this crate by its external name, which must resolve inside it too.
+extern crate self as sluice_sdk;
+
+mod actor;
 mod actors;
 #[doc(hidden)]
 pub mod bindings;
@@ -82,6 +124,7 @@ mod stream;
 mod sys;
 mod time;
 
+pub use actor::{Actor, ActorContext, ActorMessage};
 pub use actors::{ActorError, ActorErrorKind, Message, message_actor, message_actor_preview};
 pub use error::Error;
 pub use events::{Event, Events, EventsError, EventsErrorKind, Subscribe, events, events_after};

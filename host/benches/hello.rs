@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use sluice::backends::actors::InMemoryActors;
+use sluice::backends::actors::NoActors;
 use sluice::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use sluice::backends::store::sqlite::SqliteStore;
 use sluice::capabilities::{Acl, Backends, IngressContext};
@@ -58,7 +58,7 @@ async fn instantiation() {
         ingress_id: "bench".into(),
         acl: Acl::default(),
         backends: Backends {
-            actors: Arc::new(InMemoryActors::new(bus.clone())),
+            actors: Arc::new(NoActors),
             bus,
             store: Arc::new(SqliteStore::open_in_memory().expect("store")),
         },

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backends::actors::InMemoryActors;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
 use crate::capabilities::Backends;
@@ -60,17 +59,20 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         file: store_file.display().to_string(),
         reason: err.to_string(),
     })?;
+    let store = Arc::new(store);
     let mut problems = deploy::seed_store(dir, &store);
     let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig {
         history_per_topic: config.bus_history_per_topic,
         ..InMemoryBusConfig::default()
     }));
+    let runtime = Arc::new(Runtime::new(config.runtime())?);
+    let (actors, actor_problems) = deploy::actors::load(dir, &runtime, store.clone(), bus.clone());
+    problems.extend(actor_problems);
     let backends = Backends {
-        actors: Arc::new(InMemoryActors::new(bus.clone())),
+        actors: Arc::new(actors),
         bus,
-        store: Arc::new(store),
+        store,
     };
-    let runtime = Runtime::new(config.runtime())?;
     let (deployment, deploy_problems) =
         deploy::load(dir, &runtime, &backends).map_err(|source| BootError::Deploy {
             dir: dir.display().to_string(),

@@ -44,6 +44,30 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Talk to actors on a running server (through its loopback-only admin endpoint).
+    Actor {
+        #[command(subcommand)]
+        command: ActorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActorCommand {
+    /// Send messages to actor TYPE/ID and print the response.
+    Send {
+        /// The actor type, e.g. `sku`.
+        actor_type: String,
+        /// The actor id, or `new` to create one.
+        actor_id: String,
+        /// A message `{"type", "alias"?, "body"?}` or a JSON list of them.
+        messages: String,
+        /// Run without storing or publishing anything.
+        #[arg(long)]
+        preview: bool,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +86,26 @@ async fn main() -> anyhow::Result<()> {
             data,
             server,
         } => publish(&topic, &event, &data, &server).await,
+        Command::Actor {
+            command:
+                ActorCommand::Send {
+                    actor_type,
+                    actor_id,
+                    messages,
+                    preview,
+                    server,
+                },
+        } => {
+            let messages: serde_json::Value =
+                serde_json::from_str(&messages).context("MESSAGES is not valid JSON")?;
+            let query = if preview { "?preview=true" } else { "" };
+            post(
+                &server,
+                &format!("/_sluice/actors/{actor_type}/{actor_id}{query}"),
+                messages,
+            )
+            .await
+        }
     }
 }
 
@@ -99,8 +143,14 @@ async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Resu
 
 async fn publish(topic: &str, event: &str, data: &str, server: &str) -> anyhow::Result<()> {
     let data: serde_json::Value = serde_json::from_str(data).context("--data is not valid JSON")?;
-    let body = serde_json::json!({ "topic": topic, "event": event, "data": data }).to_string();
-    let request = http::Request::post(format!("{}/_sluice/publish", server.trim_end_matches('/')))
+    let body = serde_json::json!({ "topic": topic, "event": event, "data": data });
+    post(server, "/_sluice/publish", body).await
+}
+
+/// POST `body` to the server's admin `path`, print the answer, fail on an error status.
+async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let body = body.to_string();
+    let request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(bytes::Bytes::from(body)))?;
     let client = Client::builder(TokioExecutor::new()).build_http();

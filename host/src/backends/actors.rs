@@ -1,16 +1,11 @@
-//! The actor backend behind `messageActor` (SPEC S5).
+//! Actors behind `messageActor` (SPEC S5): the backend trait the capability calls, and the
+//! persistence trait an actor runtime stores state and checkpoints through.
 //!
-//! [`InMemoryActors`] is a small stand-in until actors run as components: every actor is
-//! a JSON object; a `set` message merges its body into the state (a state change, which
-//! publishes a `checkpoint` on `actors/<type>/<id>`), and every message's result is the
-//! state after it. Nothing is persisted.
+//! The Wasm actor runtime lives in [`crate::actors`]; these traits keep the capability and
+//! the storage swappable (e.g. PostgreSQL later).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use serde_json::{Map, Value, json};
-
-use super::bus::EventBus;
+use futures::future::BoxFuture;
+use serde_json::Value;
 
 /// One message to an actor.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +13,13 @@ pub struct ActorMessage {
     pub message_type: String,
     pub alias: Option<String>,
     pub body: Option<Value>,
+}
+
+impl ActorMessage {
+    /// The key of this message's result in the response `data`.
+    pub fn key(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.message_type)
+    }
 }
 
 /// Why messages could not be delivered. Nothing was changed.
@@ -33,77 +35,68 @@ pub enum ActorError {
 
 /// Delivers messages to actors; implementations serialize messages per actor.
 pub trait ActorBackend: Send + Sync + 'static {
-    /// Blocking; the caller runs it on a blocking thread. Returns the platform's response
+    /// Deliver `messages` in order, in one transaction. Returns the platform's response
     /// shape `{actorId, paths, data: {<alias or type>: value}, errors: [...]}`.
-    fn message(
-        &self,
-        actor_type: &str,
-        actor_id: &str,
-        messages: &[ActorMessage],
+    fn message<'a>(
+        &'a self,
+        actor_type: &'a str,
+        actor_id: &'a str,
+        messages: Vec<ActorMessage>,
         preview: bool,
-    ) -> Result<Value, ActorError>;
+    ) -> BoxFuture<'a, Result<Value, ActorError>>;
 }
 
-/// Actors as plain JSON objects in memory. See the module docs.
-pub struct InMemoryActors {
-    bus: Arc<dyn EventBus>,
-    actors: Mutex<HashMap<(String, String), Map<String, Value>>>,
-}
+/// The backend of components that may not message actors (actors themselves).
+pub struct NoActors;
 
-impl InMemoryActors {
-    pub fn new(bus: Arc<dyn EventBus>) -> Self {
-        Self {
-            bus,
-            actors: Mutex::default(),
-        }
+impl ActorBackend for NoActors {
+    fn message<'a>(
+        &'a self,
+        actor_type: &'a str,
+        _actor_id: &'a str,
+        _messages: Vec<ActorMessage>,
+        _preview: bool,
+    ) -> BoxFuture<'a, Result<Value, ActorError>> {
+        Box::pin(async move { Err(ActorError::UnknownType(actor_type.to_owned())) })
     }
 }
 
-impl ActorBackend for InMemoryActors {
-    fn message(
+/// One checkpoint: a state change, stored with the state in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub checkpoint_id: String,
+    pub timestamp_ms: u64,
+    pub metadata: Option<Value>,
+}
+
+/// Where actor state lives. Blocking calls; the runtime runs them on blocking threads.
+pub trait ActorStateStore: Send + Sync + 'static {
+    /// The actor's state, or `None` when it does not exist.
+    fn load_actor(
         &self,
         actor_type: &str,
         actor_id: &str,
-        messages: &[ActorMessage],
-        preview: bool,
-    ) -> Result<Value, ActorError> {
-        let actor_id = if actor_id == "new" {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            actor_id.to_owned()
-        };
-        let key = (actor_type.to_owned(), actor_id.clone());
-        // Holding the lock for the whole batch serializes messages per actor.
-        let mut actors = self
-            .actors
-            .lock()
-            .map_err(|_| ActorError::Failed("actor state is unavailable".into()))?;
-        let mut state = actors.get(&key).cloned().unwrap_or_default();
-        let mut changed = false;
-        let mut data = Map::new();
-        for message in messages {
-            if message.message_type == "set" {
-                let Some(Value::Object(fields)) = &message.body else {
-                    return Err(ActorError::Failed("'set' needs an object body".into()));
-                };
-                state.extend(fields.clone());
-                changed = true;
-            }
-            let key = message.alias.as_ref().unwrap_or(&message.message_type);
-            data.insert(key.clone(), Value::Object(state.clone()));
-        }
-        if changed && !preview {
-            actors.insert(key, state.clone());
-            let checkpoint = json!({
-                "checkpointId": uuid::Uuid::new_v4().to_string(),
-                "actorId": actor_id,
-                "state": state,
-            });
-            let topic = format!("actors/{actor_type}/{actor_id}");
-            self.bus
-                .publish(&topic, "checkpoint", &checkpoint)
-                .map_err(|err| ActorError::Failed(err.to_string()))?;
-        }
-        Ok(json!({ "actorId": actor_id, "paths": [], "data": data, "errors": [] }))
-    }
+    ) -> Result<Option<Value>, ActorStoreError>;
+    /// Store `state` and `checkpoint` together, or neither.
+    fn commit_actor(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        state: &Value,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), ActorStoreError>;
+    /// Create the actor with `state` unless it exists. Returns whether it was created.
+    fn seed_actor(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        state: &Value,
+    ) -> Result<bool, ActorStoreError>;
+    /// How many checkpoints the actor has (for tests and operators).
+    fn checkpoint_count(&self, actor_type: &str, actor_id: &str) -> Result<u64, ActorStoreError>;
 }
+
+/// The actor store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("actor store: {0}")]
+pub struct ActorStoreError(pub String);

@@ -45,10 +45,9 @@ impl actors::Host for InstanceState {
             });
         }
         let backend = self.context.backends.actors.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            backend.message(&actor_type, &actor_id, &batch, preview)
-        })
-        .await?;
+        let outcome = backend
+            .message(&actor_type, &actor_id, batch, preview)
+            .await;
         self.start_cpu_budget();
         Ok(match outcome {
             Ok(response) => Ok(response.to_string()),

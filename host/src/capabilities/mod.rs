@@ -14,6 +14,7 @@ pub mod query;
 use std::sync::Arc;
 
 pub use acl::Acl;
+pub(crate) use host::unix_millis;
 
 use crate::backends::actors::ActorBackend;
 use crate::backends::bus::EventBus;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wasmtime::component::Resource;
 
 use super::{Acl, Backends, IngressContext};
-use crate::backends::actors::InMemoryActors;
+use crate::backends::actors::{ActorBackend, ActorError as BackendError, ActorMessage};
 use crate::backends::bus::EventBus;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
@@ -16,6 +16,27 @@ use crate::runtime::InstanceState;
 use crate::runtime::bindings::actors::{ActorError, Host as _, Message};
 use crate::runtime::bindings::events::{EventsError, Host as _};
 use crate::runtime::bindings::query::{Host as _, QueryError, QueryRequest};
+
+/// Answers with the platform's response shape, each message's body as its result.
+struct EchoActors;
+
+impl ActorBackend for EchoActors {
+    fn message<'a>(
+        &'a self,
+        _actor_type: &'a str,
+        actor_id: &'a str,
+        messages: Vec<ActorMessage>,
+        _preview: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Value, BackendError>> {
+        let data: serde_json::Map<String, Value> = messages
+            .iter()
+            .map(|m| (m.key().to_owned(), m.body.clone().unwrap_or(Value::Null)))
+            .collect();
+        Box::pin(async move {
+            Ok(json!({"actorId": actor_id, "paths": [], "data": data, "errors": []}))
+        })
+    }
+}
 
 fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
     let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
@@ -33,7 +54,7 @@ fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
         ingress_id: "test".into(),
         acl: Acl::parse(acl).expect("acl"),
         backends: Backends {
-            actors: Arc::new(InMemoryActors::new(bus.clone())),
+            actors: Arc::new(EchoActors),
             bus: bus.clone(),
             store: Arc::new(store),
         },
@@ -201,37 +222,39 @@ async fn message_actor_needs_the_message_type_granted() {
 }
 
 #[tokio::test]
-async fn a_state_change_publishes_a_checkpoint_and_preview_does_not() {
-    let (mut state, bus) = instance(&["actors/sku:*"]);
-    let mut checkpoints = bus
-        .subscribe(&["actors/sku/s1".into()], &["checkpoint".into()], None)
-        .expect("sub");
-    let set = |preview| Message {
-        type_: "set".into(),
-        alias: Some(if preview { "preview" } else { "stock" }.into()),
-        body: Some(r#"{"physical": 5}"#.into()),
+async fn allowed_messages_reach_the_backend_in_order_with_parsed_bodies() {
+    let (mut state, _) = instance(&["actors/sku:*"]);
+    let message = |t: &str, body: &str| Message {
+        type_: t.into(),
+        alias: None,
+        body: Some(body.into()),
     };
     let response = state
-        .message_actor("sku".into(), "s1".into(), vec![set(true)], true)
-        .await
-        .expect("no trap")
-        .expect("ok");
-    assert!(
-        response.contains(r#""preview":{"physical":5}"#),
-        "{response}"
-    );
-    assert!(
-        checkpoints.try_recv().is_none(),
-        "preview publishes nothing"
-    );
-    let response = state
-        .message_actor("sku".into(), "s1".into(), vec![set(false)], false)
+        .message_actor(
+            "sku".into(),
+            "s1".into(),
+            vec![message("a", "1"), message("b", r#"{"x":2}"#)],
+            true,
+        )
         .await
         .expect("no trap")
         .expect("ok");
     let response: Value = serde_json::from_str(&response).expect("json");
-    assert_eq!(response["actorId"], "s1");
-    assert_eq!(response["data"]["stock"], json!({"physical": 5}));
-    let checkpoint = checkpoints.try_recv().expect("a checkpoint");
-    assert_eq!(&*checkpoint.event_type, "checkpoint");
+    assert_eq!(response["data"], json!({"a": 1, "b": {"x": 2}}));
+}
+
+#[tokio::test]
+async fn a_message_body_that_is_not_json_is_refused_before_the_backend() {
+    let (mut state, _) = instance(&["actors/sku:*"]);
+    let message = Message {
+        type_: "a".into(),
+        alias: None,
+        body: Some("{oops".into()),
+    };
+    let error = state
+        .message_actor("sku".into(), "s1".into(), vec![message], false)
+        .await
+        .expect("no trap")
+        .expect_err("bad body");
+    assert!(matches!(error, ActorError::Failed(_)), "{error:?}");
 }

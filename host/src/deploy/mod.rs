@@ -5,6 +5,7 @@
 //! fine is served. Each component is compiled and pre-instantiated once, however many
 //! ingresses use it.
 
+pub mod actors;
 pub mod demo;
 pub mod manifest;
 mod seed;

@@ -23,3 +23,22 @@ wasmtime::component::bindgen!({
 
 pub use self::sluice::ingress::{actors, events, host, query, types};
 pub use exports::sluice::ingress::handler;
+
+/// The `actor` world. It shares `types`, `query` and `host` with the ingress world, so one
+/// `Host` impl serves both.
+pub mod actor {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "actor",
+        // Every import is mapped to the ingress bindings below, so it is configured there.
+        exports: { default: async },
+        with: {
+            "sluice:ingress/types": super::sluice::ingress::types,
+            "sluice:ingress/query": super::sluice::ingress::query,
+            "sluice:ingress/host": super::sluice::ingress::host,
+        },
+        require_store_data_send: true,
+    });
+
+    pub use exports::sluice::ingress::actor_handler;
+}

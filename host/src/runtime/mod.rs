@@ -1,6 +1,7 @@
 //! Instantiate: one wasmtime `Engine` on the pooling allocator, components compiled and
 //! pre-instantiated once at deploy time, and a fresh `Store` + instance per connection.
 
+mod actor;
 pub mod bindings;
 mod state;
 
@@ -18,6 +19,10 @@ use wasmtime::{
 use crate::capabilities::IngressContext;
 use bindings::{Ingress, IngressPre};
 pub use state::InstanceState;
+
+/// Actor instances live beside connection instances in the pool; callers wait for one
+/// rather than being refused, since an actor call is short.
+const ACTOR_INSTANCES: u32 = 64;
 
 /// How often the epoch ticks; the CPU budget is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -56,14 +61,18 @@ pub enum RuntimeError {
     InvalidComponent(#[source] wasmtime::Error),
     #[error("not a component of the `sluice:ingress/ingress` world: {0:#}")]
     WrongWorld(#[source] wasmtime::Error),
+    #[error("not a component of the `sluice:ingress/actor` world: {0:#}")]
+    WrongActorWorld(#[source] wasmtime::Error),
 }
 
 /// The engine, the linker with every host capability, and the instance cap.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<InstanceState>,
+    actor_linker: Linker<InstanceState>,
     config: RuntimeConfig,
     slots: Arc<Semaphore>,
+    actor_slots: Arc<Semaphore>,
     live: Arc<AtomicUsize>,
 }
 
@@ -71,7 +80,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
         // Components from Rust need a few core instances, memories and tables each.
-        let cap = config.max_instances;
+        let cap = config.max_instances.saturating_add(ACTOR_INSTANCES);
         pool.total_component_instances(cap)
             .total_stacks(cap)
             .total_core_instances(cap.saturating_mul(8))
@@ -98,9 +107,12 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
         Ingress::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
             .map_err(RuntimeError::Engine)?;
+        let actor_linker = actor::linker(&engine)?;
         spawn_epoch_ticker(&engine);
         Ok(Self {
-            slots: Arc::new(Semaphore::new(cap as usize)),
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            actor_slots: Arc::new(Semaphore::new(ACTOR_INSTANCES as usize)),
+            actor_linker,
             live: Arc::new(AtomicUsize::new(0)),
             engine,
             linker,
@@ -134,13 +146,8 @@ impl Runtime {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// A fresh instance of `pre` in a fresh store, for one connection.
-    pub async fn instantiate(
-        &self,
-        pre: &IngressPre<InstanceState>,
-        context: Arc<IngressContext>,
-        slot: Slot,
-    ) -> wasmtime::Result<Instance> {
+    /// A fresh store with the instance limits, for one connection or actor call.
+    fn new_store(&self, context: Arc<IngressContext>) -> Store<InstanceState> {
         let state = InstanceState::new(context, self.config.max_memory, self.config.cpu_per_call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -153,6 +160,17 @@ impl Runtime {
             }
         });
         store.data_mut().start_cpu_budget();
+        store
+    }
+
+    /// A fresh instance of `pre` in a fresh store, for one connection.
+    pub async fn instantiate(
+        &self,
+        pre: &IngressPre<InstanceState>,
+        context: Arc<IngressContext>,
+        slot: Slot,
+    ) -> wasmtime::Result<Instance> {
+        let mut store = self.new_store(context);
         let bindings = pre.instantiate_async(&mut store).await?;
         Ok(Instance {
             store,

@@ -3,6 +3,8 @@
 //! - `GET /_sluice/metrics` → `{"liveInstances": n, "busSubscribers": n, "ingresses": [...]}`
 //! - `POST /_sluice/publish` with `{"topic", "event", "data"}` → `202 {"id": <bus id>}`;
 //!   this is what `sluice publish` calls.
+//! - `POST /_sluice/actors/<type>/<id>[?preview=true]` with a message `{"type", "alias"?,
+//!   "body"?}` or a list of them → the `messageActor` response; `sluice actor send` calls it.
 
 use std::net::SocketAddr;
 
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::respond::{self, Body};
+use crate::backends::actors::ActorMessage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +44,9 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             }),
         ),
         (&Method::POST, "/_sluice/publish") => publish(app, request).await,
+        (&Method::POST, path) if path.starts_with("/_sluice/actors/") => {
+            send_to_actor(app, request).await
+        }
         _ => respond::error_response("NOT_FOUND", "no such admin endpoint"),
     }
 }
@@ -68,6 +74,79 @@ async fn publish(app: &App, request: Request<Incoming>) -> Response<Body> {
     {
         Ok(event) => json_response(StatusCode::ACCEPTED, json!({ "id": event.id })),
         Err(err) => respond::error_response("INVALID_EVENT", &err.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    #[serde(rename = "type")]
+    message_type: String,
+    alias: Option<String>,
+    body: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Messages {
+    One(MessageBody),
+    Many(Vec<MessageBody>),
+}
+
+async fn send_to_actor(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let path = request
+        .uri()
+        .path()
+        .trim_start_matches("/_sluice/actors/")
+        .to_owned();
+    let preview = request.uri().query().is_some_and(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .any(|(key, value)| key == "preview" && value == "true")
+    });
+    let Some((actor_type, actor_id)) = path
+        .split_once('/')
+        .filter(|(t, id)| !t.is_empty() && !id.is_empty())
+    else {
+        return respond::error_response("NOT_FOUND", "expected /_sluice/actors/<type>/<id>");
+    };
+    let Ok(body) = Limited::new(request.into_body(), app.config.max_body_bytes)
+        .collect()
+        .await
+    else {
+        return respond::error_response("BAD_REQUEST", "the request body could not be read");
+    };
+    let messages = match serde_json::from_slice::<Messages>(&body.to_bytes()) {
+        Ok(Messages::One(message)) => vec![message],
+        Ok(Messages::Many(messages)) => messages,
+        Err(err) => {
+            let message =
+                format!("expected a message {{type, alias?, body?}} or a list of them: {err}");
+            return respond::error_response("INVALID_BODY", &message);
+        }
+    };
+    let messages = messages
+        .into_iter()
+        .map(|message| ActorMessage {
+            message_type: message.message_type,
+            alias: message.alias,
+            body: message.body,
+        })
+        .collect();
+    match app
+        .backends
+        .actors
+        .message(actor_type, actor_id, messages, preview)
+        .await
+    {
+        Ok(response) => json_response(StatusCode::OK, response),
+        Err(err) => {
+            let code = match err {
+                crate::backends::actors::ActorError::UnknownType(_)
+                | crate::backends::actors::ActorError::NotFound(_) => "NOT_FOUND",
+                crate::backends::actors::ActorError::Failed(_) => "ACTOR_FAILED",
+            };
+            respond::error_response(code, &err.to_string())
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use respond::Body;
 
 /// Everything requests need, shared by all connections.
 pub struct App {
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     pub deployment: Deployment,
     pub backends: Backends,
     pub config: HostConfig,

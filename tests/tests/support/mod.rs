@@ -17,8 +17,18 @@ pub struct Host {
 impl Host {
     /// Serve the bundled demo from a temporary directory.
     pub async fn demo() -> Self {
+        Self::demo_with(&[]).await
+    }
+
+    /// Serve the bundled demo plus `extra` files (path relative to the deploy directory).
+    pub async fn demo_with(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        for (relative, contents) in extra {
+            let path = dir.path().join(relative);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+            std::fs::write(path, contents).expect("extra file");
+        }
         let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
             .await
             .expect("host boots");
@@ -34,6 +44,10 @@ impl Host {
             client: reqwest::Client::new(),
             _dir: dir,
         }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -118,6 +132,14 @@ impl Events {
         Self {
             inner: Box::pin(inner),
         }
+    }
+
+    /// The next event if one arrives within `wait`.
+    pub async fn try_next_within(&mut self, wait: Duration) -> Option<eventsource_stream::Event> {
+        tokio::time::timeout(wait, self.inner.next())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub async fn next(&mut self) -> eventsource_stream::Event {

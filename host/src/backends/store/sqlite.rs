@@ -13,6 +13,7 @@
 //!   in WAL mode, so other connections to the same file (an actor runtime, say) can read while
 //!   one writes; a read-connection pool is the next step if queries become a bottleneck.
 
+mod actors;
 mod compile;
 
 use std::path::Path;
@@ -65,6 +66,7 @@ impl SqliteStore {
 
     fn with(connection: Connection) -> Result<Self, StoreError> {
         connection.busy_timeout(BUSY_TIMEOUT)?;
+        actors::create_tables(&connection)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
         })

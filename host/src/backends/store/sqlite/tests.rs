@@ -341,8 +341,8 @@ fn shares_its_connection_with_other_tables() {
     store
         .with_connection(|connection| {
             connection.execute_batch(
-                "CREATE TABLE actor_state (id TEXT PRIMARY KEY, state TEXT);
-                 INSERT INTO actor_state VALUES ('sku/a1', '{}');",
+                "CREATE TABLE other_table (id TEXT PRIMARY KEY, state TEXT);
+                 INSERT INTO other_table VALUES ('sku/a1', '{}');",
             )
         })
         .expect("actor tables");
