@@ -116,6 +116,49 @@ fn serve_then_publish_delivers_the_event_to_a_stream() {
 }
 
 #[test]
+fn actor_send_creates_an_actor_and_can_preview() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    let addr = free_port();
+    let _server = Server(
+        sluice()
+            .args([
+                "serve",
+                &dir.path().display().to_string(),
+                "--listen",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sluice serve"),
+    );
+    drop(connect(addr));
+    let server = format!("http://{addr}");
+    let send = |messages: &str, preview: bool| {
+        let mut command = sluice();
+        command.args(["actor", "send", "sku", "new", messages, "--server", &server]);
+        if preview {
+            command.arg("--preview");
+        }
+        let output = command.output().expect("sluice actor send");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("json response")
+    };
+    let created = send(
+        r#"[{"type":"create","body":{"physicalStock":3}},{"type":"query","alias":"state"}]"#,
+        false,
+    );
+    assert_eq!(created["data"]["state"]["physicalStock"], 3, "{created}");
+    let previewed = send(r#"{"type":"create"}"#, true);
+    assert_eq!(previewed["errors"], serde_json::json!([]), "{previewed}");
+}
+
+#[test]
 fn publish_with_bad_json_fails_with_a_clear_message() {
     let output = sluice()
         .args(["publish", "--topic", "t", "--event", "e", "--data", "{oops"])

@@ -315,3 +315,40 @@ async fn an_unknown_actor_type_is_a_clear_error() {
             .contains("unknown actor type 'nope'")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_virtual_id_new_creates_an_actor_and_returns_its_id() {
+    let host = Host::demo().await;
+    let response = actor(
+        &host,
+        "sku/new",
+        json!([{"type": "create", "body": {"physicalStock": 7}}, {"type": "calculateAvailableStock"}]),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let created: Value = response.json().await.expect("json");
+    let id = created["actorId"].as_str().expect("actorId");
+    assert_eq!(id.len(), 36, "a uuid: {id}");
+    assert_eq!(created["data"]["calculateAvailableStock"]["available"], 7);
+    assert_eq!(created["errors"], json!([]));
+    let again: Value = actor(
+        &host,
+        &format!("sku/{id}"),
+        json!({"type": "calculateAvailableStock"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(again["data"]["calculateAvailableStock"]["physical"], 7);
+    let missing: Value = actor(
+        &host,
+        "sku/does-not-exist",
+        json!({"type": "calculateAvailableStock"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(missing["errors"][0]["code"], "NOT_FOUND", "{missing}");
+}

@@ -1,0 +1,112 @@
+//! `cargo bench -p sluice-host --bench actors`: `messageActor` latency and throughput on the
+//! demo's `sku` actor — one hot actor, and the same load spread over 1,000 actors. Each
+//! message changes state, so each one is a component run, a SQLite transaction (state +
+//! checkpoint row) and a published checkpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sluice::backends::actors::{ActorBackend, ActorMessage};
+
+const SEQUENTIAL: usize = 1_000;
+const CONCURRENT: usize = 2_000;
+const CALLERS: usize = 32;
+const ACTORS: usize = 1_000;
+
+fn reserve(quantity: i64) -> Vec<ActorMessage> {
+    vec![ActorMessage {
+        message_type: "applyCommands".into(),
+        alias: None,
+        body: Some(json!({"commands": [{"type": "reserve", "quantity": quantity}]})),
+    }]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "{name}: median {:.0} µs, p99 {:.0} µs ({} samples)",
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        samples.len()
+    );
+}
+
+async fn throughput(name: &str, actors: Arc<dyn ActorBackend>, ids: Arc<Vec<String>>) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for caller in 0..CALLERS {
+        let (actors, ids) = (actors.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in (caller..CONCURRENT).step_by(CALLERS) {
+                let id = &ids[n % ids.len()];
+                actors
+                    .message("sku", id, reserve(1), false)
+                    .await
+                    .expect("delivered");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("caller");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{name}: {CONCURRENT} messages from {CALLERS} concurrent callers in {:.2} s = {:.0} messages/s",
+        elapsed.as_secs_f64(),
+        CONCURRENT as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+            .await
+            .expect("boot");
+        let actors = booted.server.app().backends.actors.clone();
+
+        let create = |stock: i64| {
+            vec![ActorMessage {
+                message_type: "create".into(),
+                alias: None,
+                body: Some(json!({"physicalStock": stock})),
+            }]
+        };
+        let hot = actors
+            .message("sku", "new", create(1_000_000), false)
+            .await
+            .expect("created");
+        let hot = hot["actorId"].as_str().expect("id").to_owned();
+
+        let mut samples = Vec::with_capacity(SEQUENTIAL);
+        for _ in 0..SEQUENTIAL {
+            let started = Instant::now();
+            actors
+                .message("sku", &hot, reserve(1), false)
+                .await
+                .expect("delivered");
+            samples.push(started.elapsed());
+        }
+        report("messageActor latency, one actor, sequential", samples);
+
+        throughput("one hot actor", actors.clone(), Arc::new(vec![hot])).await;
+
+        let mut ids = Vec::with_capacity(ACTORS);
+        for _ in 0..ACTORS {
+            let created = actors
+                .message("sku", "new", create(1_000_000), false)
+                .await
+                .expect("created");
+            ids.push(created["actorId"].as_str().expect("id").to_owned());
+        }
+        throughput("spread over 1,000 actors", actors, Arc::new(ids)).await;
+    });
+}
