@@ -3,9 +3,11 @@
 //! message changes state, so each one is a component run, a SQLite transaction (state +
 //! checkpoint row) and a published checkpoint.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use sluice::backends::actors::{ActorBackend, ActorMessage};
@@ -21,17 +23,6 @@ fn reserve(quantity: i64) -> Vec<ActorMessage> {
         alias: None,
         body: Some(json!({"commands": [{"type": "reserve", "quantity": quantity}]})),
     }]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    println!(
-        "{name}: median {:.0} µs, p99 {:.0} µs ({} samples)",
-        at(0.5).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-        samples.len()
-    );
 }
 
 async fn throughput(name: &str, actors: Arc<dyn ActorBackend>, ids: Arc<Vec<String>>) {
@@ -95,7 +86,7 @@ fn main() {
                 .expect("delivered");
             samples.push(started.elapsed());
         }
-        report("messageActor latency, one actor, sequential", samples);
+        support::report("messageActor latency, one actor, sequential", samples);
 
         throughput("one hot actor", actors.clone(), Arc::new(vec![hot])).await;
 

@@ -3,6 +3,8 @@
 //!
 //! Numbers, not assertions: read them, compare them across changes.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,17 +36,6 @@ fn main() {
     });
 }
 
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    println!(
-        "{name}: median {:.1} µs, p99 {:.1} µs ({} samples)",
-        at(0.5).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-        samples.len()
-    );
-}
-
 async fn instantiation() {
     let wasm = sluice::deploy::demo::COMPONENTS
         .iter()
@@ -74,7 +65,7 @@ async fn instantiation() {
         samples.push(started.elapsed());
         drop(instance);
     }
-    report("instantiate hello (fresh Store + instance)", samples);
+    support::report("instantiate hello (fresh Store + instance)", samples);
 }
 
 async fn start(dir: &std::path::Path) -> SocketAddr {
@@ -105,7 +96,7 @@ async fn time_to_first_byte(dir: &std::path::Path) {
         }
         samples.push(started.elapsed());
     }
-    report(
+    support::report(
         "time to first SSE event byte, hello (new connection each)",
         samples,
     );

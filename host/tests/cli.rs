@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server(Child);
+/// The server process, killed on drop, and its deploy directory.
+struct Server(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -35,24 +36,28 @@ fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
 }
 
-#[test]
-fn serve_then_publish_delivers_the_event_to_a_stream() {
+/// `sluice serve` on a fresh copy of the demo, on a free port.
+fn serve_demo() -> (Server, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     let addr = free_port();
-    let _server = Server(
-        sluice()
-            .args([
-                "serve",
-                &dir.path().display().to_string(),
-                "--listen",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sluice serve"),
-    );
+    let child = sluice()
+        .args([
+            "serve",
+            &dir.path().display().to_string(),
+            "--listen",
+            &addr.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sluice serve");
+    (Server(child, dir), addr)
+}
+
+#[test]
+fn serve_then_publish_delivers_the_event_to_a_stream() {
+    let (_server, addr) = serve_demo();
     let mut stream = connect(addr);
     stream
         .write_all(b"GET /ingress/api/orders/ORD-123/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
@@ -117,22 +122,7 @@ fn serve_then_publish_delivers_the_event_to_a_stream() {
 
 #[test]
 fn actor_send_creates_an_actor_and_can_preview() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
-    let addr = free_port();
-    let _server = Server(
-        sluice()
-            .args([
-                "serve",
-                &dir.path().display().to_string(),
-                "--listen",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sluice serve"),
-    );
+    let (_server, addr) = serve_demo();
     drop(connect(addr));
     let server = format!("http://{addr}");
     let send = |messages: &str, preview: bool| {

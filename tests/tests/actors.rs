@@ -28,6 +28,20 @@ async fn command(host: &Host, path: &str, commands: Value) -> reqwest::Response 
         .expect("request")
 }
 
+/// The skuId of a seeded SKU, through the lookup ingress.
+async fn sku_id(host: &Host, sku_number: &str) -> String {
+    let path = format!("/ingress/api/skus/{sku_number}");
+    let body: Value = host
+        .json(&path)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    body["data"]["skuId"].as_str().expect("skuId").to_owned()
+}
+
 async fn next_stock(events: &mut Events) -> Value {
     let event = events.next().await;
     assert_eq!(event.event, "stockUpdated");
@@ -169,17 +183,7 @@ async fn concurrent_reservations_are_serialized_and_none_is_lost() {
     let host = Host::demo().await;
     let before = stock(&host, PROD_001).await;
     let reserved_before = before["reserved"].as_i64().expect("reserved");
-    let sku_id = host
-        .json("/ingress/api/skus/PROD-001")
-        .send()
-        .await
-        .expect("request")
-        .json::<Value>()
-        .await
-        .expect("json")["data"]["skuId"]
-        .as_str()
-        .expect("skuId")
-        .to_owned();
+    let sku_id = sku_id(&host, "PROD-001").await;
     let mut events = host.stream(PROD_001).await;
     events.next().await;
     host.wait_for_subscribers(1).await;
@@ -231,17 +235,7 @@ async fn checkpoint_count(host: &Host, sku_id: &str) -> u64 {
 async fn preview_changes_nothing_and_publishes_nothing() {
     let host = Host::demo().await;
     let before = stock(&host, PROD_001).await;
-    let sku_id = host
-        .json("/ingress/api/skus/PROD-001")
-        .send()
-        .await
-        .expect("request")
-        .json::<Value>()
-        .await
-        .expect("json")["data"]["skuId"]
-        .as_str()
-        .expect("skuId")
-        .to_owned();
+    let sku_id = sku_id(&host, "PROD-001").await;
     let mut events = host.stream(PROD_001).await;
     events.next().await;
     host.wait_for_subscribers(1).await;

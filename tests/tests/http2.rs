@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::Host;
 
 fn h2_client() -> reqwest::Client {
@@ -43,12 +41,5 @@ async fn a_cancelled_http2_stream_releases_its_instance() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     host.wait_for_subscribers(1).await;
     drop(response);
-    let dropped = Instant::now();
-    while host.live_instances().await != 0 {
-        assert!(
-            dropped.elapsed() < Duration::from_secs(1),
-            "instance still live after 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    host.assert_instances_released_within_a_second().await;
 }

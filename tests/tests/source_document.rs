@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use support::Host;
 
@@ -242,13 +240,6 @@ async fn client_disconnect_releases_the_instance_within_a_second() {
     host.wait_for_subscribers(1).await;
     assert_eq!(host.live_instances().await, 1);
     drop(response);
-    let dropped = Instant::now();
-    while host.live_instances().await != 0 {
-        assert!(
-            dropped.elapsed() < Duration::from_secs(1),
-            "instance still live after 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    host.assert_instances_released_within_a_second().await;
     host.wait_for_subscribers(0).await;
 }

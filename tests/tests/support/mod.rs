@@ -104,6 +104,18 @@ impl Host {
             .expect("count")
     }
 
+    /// Assert that every instance is released within one second.
+    pub async fn assert_instances_released_within_a_second(&self) {
+        let started = Instant::now();
+        while self.live_instances().await != 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "instance still live after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Poll until the bus has `count` subscribers, so a publish cannot race a subscribe.
     pub async fn wait_for_subscribers(&self, count: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
