@@ -85,6 +85,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         deployment,
         backends,
         config,
+        draining: tokio::sync::watch::Sender::new(false),
     };
     let server = Server::bind(addr, app)
         .await

@@ -10,6 +10,8 @@
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
 //! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
+//! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
+//! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
 //! ```
 
 use std::net::SocketAddr;
@@ -34,6 +36,8 @@ pub struct HostConfig {
     pub max_body_bytes: usize,
     pub bus_history_per_topic: usize,
     pub compile_cache: bool,
+    pub drain_seconds: u64,
+    pub max_stream_lifetime_seconds: u64,
 }
 
 impl Default for HostConfig {
@@ -48,6 +52,8 @@ impl Default for HostConfig {
             max_body_bytes: 1 << 20,
             bus_history_per_topic: 1000,
             compile_cache: true,
+            drain_seconds: 10,
+            max_stream_lifetime_seconds: 0,
         }
     }
 }
@@ -62,6 +68,16 @@ impl HostConfig {
 
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_seconds)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+
+    /// `None` when streams may live forever.
+    pub fn max_stream_lifetime(&self) -> Option<Duration> {
+        (self.max_stream_lifetime_seconds > 0)
+            .then(|| Duration::from_secs(self.max_stream_lifetime_seconds))
     }
 
     pub fn runtime(&self) -> RuntimeConfig {

@@ -149,6 +149,56 @@ fn actor_send_creates_an_actor_and_can_preview() {
 }
 
 #[test]
+fn sigterm_drains_streams_with_a_farewell_and_exits() {
+    let (mut server, addr) = serve_demo();
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"GET /ingress/api/orders/ORD-1/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
+        .expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    let sent = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut rest = String::new();
+    reader
+        .read_to_string(&mut rest)
+        .expect("the stream ends cleanly");
+    assert!(
+        rest.contains(":stream ended by the server; reconnect\n\n"),
+        "{rest}"
+    );
+    assert!(
+        rest.ends_with("0\r\n\r\n"),
+        "a complete chunked response: {rest:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(sent.elapsed() < Duration::from_secs(10));
+    assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+}
+
+#[test]
 fn publish_with_bad_json_fails_with_a_clear_message() {
     let output = sluice()
         .args(["publish", "--topic", "t", "--event", "e", "--data", "{oops"])

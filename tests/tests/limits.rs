@@ -7,9 +7,17 @@ use futures::StreamExt;
 use serde_json::Value;
 
 async fn boot_with(config: &str) -> (SocketAddr, tempfile::TempDir) {
+    boot_with_files(config, &[]).await
+}
+
+/// The demo with `config` as its sluice.yaml and `extra` files added.
+async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo written");
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
+    for (relative, contents) in extra {
+        std::fs::write(dir.path().join(relative), contents).expect("extra file");
+    }
     let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
         .await
         .expect("boots");
@@ -86,4 +94,46 @@ async fn over_the_instance_cap_is_a_503_with_retry_after_and_the_cap_frees_up() 
         assert!(Instant::now() < deadline, "the slot was never freed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_end_with_a_farewell_comment_at_the_maximum_lifetime() {
+    let (addr, _dir) = boot_with("maxStreamLifetimeSeconds: 1\n").await;
+    let response = sse(addr, "/ingress/api/orders/ORD-123/events")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    let body = tokio::time::timeout(Duration::from_secs(5), response.text())
+        .await
+        .expect("the stream ends")
+        .expect("body");
+    assert_eq!(body, ":stream ended by the server; reconnect\n\n");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingress_retry_is_sent_first_on_every_stream() {
+    let ingress = "uri: /resources/ingresses/hello-retry\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello-retry\n    httpMethod: get\n    sse: { retry: 2500 }\n";
+    let (addr, _dir) = boot_with_files("", &[("ingresses/hello-retry.yaml", ingress)]).await;
+    let body = sse(addr, "/ingress/api/hello-retry")
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, "retry: 2500\n\ndata: \"Hello world\"\n\n");
+    let json = reqwest::get(format!("http://{addr}/ingress/api/hello-retry"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(json, r#""Hello world""#, "JSON mode has no retry");
 }

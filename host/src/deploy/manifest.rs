@@ -13,6 +13,7 @@
 //!     headers: { userId: X-User-Id }      # parameter <- header
 //!     queryParams: { pageSize: limit }    # parameter <- ?limit=
 //!     body: { mode: structured }          # or { mode: raw, parameter: body }
+//!     sse: { retry: 3000 }                # optional: `retry:` sent first on every stream
 //! ```
 //! Unknown keys are errors, so a typo never silently changes what an ingress does.
 //! `body` defaults to `structured` for POST, PUT and PATCH and to no body otherwise.
@@ -56,6 +57,14 @@ struct PropertiesFile {
     #[serde(default)]
     query_params: BTreeMap<String, String>,
     body: Option<BodyFile>,
+    sse: Option<SseFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SseFile {
+    /// Milliseconds; sent as `retry:` before anything else on every stream.
+    retry: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +102,8 @@ pub struct IngressSpec {
     /// Parameter ← query parameter.
     pub query_params: Vec<(String, String)>,
     pub body: BodyMode,
+    /// The reconnection delay (ms) to send first on every SSE stream.
+    pub sse_retry: Option<u64>,
 }
 
 /// Why an ingress file was rejected. The caller adds the file name.
@@ -173,6 +184,7 @@ impl IngressSpec {
             headers,
             query_params: properties.query_params.into_iter().collect(),
             body,
+            sse_retry: properties.sse.and_then(|sse| sse.retry),
         })
     }
 }
@@ -202,6 +214,7 @@ spec:
     headers: { userId: X-User-Id }
     queryParams: { pageSize: limit }
     body: { mode: raw, parameter: payload }
+    sse: { retry: 2500 }
 ";
 
     #[test]
@@ -227,6 +240,7 @@ spec:
                 parameter: "payload".into()
             }
         );
+        assert_eq!(spec.sse_retry, Some(2500));
     }
 
     #[test]

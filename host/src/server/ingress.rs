@@ -85,14 +85,29 @@ pub async fn handle(app: &App, request: Request<Incoming>, route: &str) -> Respo
         last_event_id,
         body: raw_body,
     };
-    respond::run(
-        &app.runtime,
-        &ingress,
-        request,
-        mode,
-        app.config.keepalive(),
-    )
-    .await
+    let settings = respond::StreamSettings {
+        keepalive: app.config.keepalive(),
+        end: Box::pin(stream_end(app)),
+    };
+    respond::run(&app.runtime, &ingress, request, mode, settings).await
+}
+
+/// Resolves when a stream must end: its maximum lifetime passed, or the host is draining.
+fn stream_end(app: &App) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let lifetime = app.config.max_stream_lifetime();
+    let mut draining = app.draining.subscribe();
+    async move {
+        let lifetime = async {
+            match lifetime {
+                Some(lifetime) => tokio::time::sleep(lifetime).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = lifetime => {}
+            _ = draining.wait_for(|draining| *draining) => {}
+        }
+    }
 }
 
 fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {

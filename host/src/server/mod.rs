@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::capabilities::Backends;
@@ -29,6 +30,8 @@ pub struct App {
     pub deployment: Deployment,
     pub backends: Backends,
     pub config: HostConfig,
+    /// Set to `true` once the host drains: open streams end so clients reconnect elsewhere.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -72,8 +75,28 @@ impl Server {
         &self.app
     }
 
-    /// Serve until `shutdown` resolves; then stop accepting.
+    /// Serve until `shutdown` resolves; then drain: stop accepting, end SSE streams (with a
+    /// final comment, so clients reconnect elsewhere), let other requests finish, and return
+    /// once every connection is done or the drain timeout passed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        self.accept_until(shutdown, &graceful).await;
+        drop(self.listener);
+        tracing::info!("draining");
+        self.app.draining.send_replace(true);
+        let timeout = self.app.config.drain_timeout();
+        if tokio::time::timeout(timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?timeout,
+                "drain timed out; closing the remaining connections"
+            );
+        }
+    }
+
+    async fn accept_until(&self, shutdown: impl Future<Output = ()>, graceful: &GracefulShutdown) {
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -93,13 +116,15 @@ impl Server {
                 tracing::debug!(%err, "cannot set TCP_NODELAY");
             }
             let app = self.app.clone();
+            let service = service_fn(move |request| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
+            });
+            let connection = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
-                });
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
                 if let Err(err) = connection.await {
                     tracing::debug!(%peer, %err, "connection ended with an error");
                 }

@@ -6,6 +6,8 @@
 //! JSON: the first record is the response, then the instance is dropped.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -19,6 +21,7 @@ use serde_json::Value;
 use wasmtime::component::ResourceAny;
 
 use crate::deploy::Ingress;
+use crate::encode::cut::CutStream;
 use crate::encode::json::JsonResponse;
 use crate::encode::keepalive::KeepAliveStream;
 use crate::encode::sse;
@@ -31,13 +34,20 @@ pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// Records pulled from the guest per call: bursts cost one call, not one per event.
 const BATCH: u32 = 64;
 
+/// How SSE streams are kept alive and ended.
+pub struct StreamSettings {
+    pub keepalive: Duration,
+    /// Resolves when the stream must end (maximum lifetime, host draining).
+    pub end: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
 /// Run `ingress` for `request` and produce the response.
 pub async fn run(
     runtime: &Runtime,
     ingress: &Ingress,
     request: types::Request,
     mode: Mode,
-    keepalive: Duration,
+    settings: StreamSettings,
 ) -> Response<Body> {
     let Some(slot) = runtime.reserve() else {
         let mut response = error_response(
@@ -70,7 +80,13 @@ pub async fn run(
     };
     match mode {
         Mode::Json => json_mode(instance, stream, id).await,
-        Mode::Sse => sse_mode(instance, stream, id.clone(), keepalive),
+        Mode::Sse => sse_mode(
+            instance,
+            stream,
+            id.clone(),
+            ingress.spec.sse_retry,
+            settings,
+        ),
     }
 }
 
@@ -105,9 +121,17 @@ fn sse_mode(
     instance: Instance,
     stream: ResourceAny,
     id: String,
-    keepalive: Duration,
+    retry: Option<u64>,
+    settings: StreamSettings,
 ) -> Response<Body> {
-    let frames = KeepAliveStream::new(Box::pin(pull(instance, stream, id)), keepalive);
+    let retry = retry.map(|ms| {
+        let mut frame = BytesMut::new();
+        sse::encode_retry(ms, &mut frame);
+        frame.freeze()
+    });
+    let records = futures::stream::iter(retry).chain(pull(instance, stream, id));
+    let frames = KeepAliveStream::new(Box::pin(records), settings.keepalive);
+    let frames = CutStream::new(frames, settings.end);
     let body = StreamBody::new(frames.map(|bytes| Ok(Frame::data(bytes))));
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
