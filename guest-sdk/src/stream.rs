@@ -7,6 +7,8 @@
 //! only when nothing is ready, makes one `events.wait` call over every subscription that
 //! could deliver next. Events get a sequence number in arrival order, and a merge always
 //! hands out the lowest one, so merged sources deliver in the order the bus delivered.
+//! A flushed leaf ([`Stream::iter_flushed`]) computes at most one value per pull, so what
+//! came before it reaches the host before its next value is computed.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -57,6 +59,8 @@ pub struct Stream {
     root: Node,
     /// Sequence number for the next event that arrives; ready values rank as 0.
     next_seq: u64,
+    /// The current host pull, counted from 1; flushed leaves compute once per pull.
+    pull: u64,
     ended: bool,
 }
 
@@ -65,6 +69,13 @@ enum Node {
     Values {
         iter: Box<dyn Iterator<Item = Value>>,
         next: Option<Value>,
+    },
+    /// Values computed one per host pull ([`Stream::iter_flushed`]): `iter` is called only
+    /// in a pull other than `pulled_in`, the last one that called it.
+    Flushed {
+        iter: Box<dyn Iterator<Item = Value>>,
+        next: Option<Value>,
+        pulled_in: u64,
     },
     /// A subscription, the events it delivered that were not handed out yet, and `select`.
     Events {
@@ -85,17 +96,38 @@ enum Peek {
     Ready(u64),
     /// Nothing until an event arrives.
     Pending,
+    /// Nothing in this pull: a flushed leaf already computed its value for it; the next
+    /// pull computes another without waiting.
+    Later,
     /// Nothing ever again.
     Done,
 }
 
 impl Node {
-    /// What this node can hand out next. Calling it again without `take` or `deliver` in
-    /// between gives the same answer.
-    fn peek(&mut self) -> Peek {
+    /// What this node can hand out next in host pull `pull`. Calling it again without
+    /// `take` or `deliver` in between gives the same answer.
+    fn peek(&mut self, pull: u64) -> Peek {
         match self {
             Node::Values { iter, next } => {
                 if next.is_none() {
+                    *next = iter.next();
+                }
+                if next.is_some() {
+                    Peek::Ready(0)
+                } else {
+                    Peek::Done
+                }
+            }
+            Node::Flushed {
+                iter,
+                next,
+                pulled_in,
+            } => {
+                if next.is_none() {
+                    if *pulled_in == pull {
+                        return Peek::Later;
+                    }
+                    *pulled_in = pull;
                     *next = iter.next();
                 }
                 if next.is_some() {
@@ -109,16 +141,23 @@ impl Node {
                 .map_or(Peek::Pending, |(seq, _)| Peek::Ready(*seq)),
             Node::Merge(children) => {
                 let mut best: Option<u64> = None;
-                children.retain_mut(|child| match child.peek() {
+                let mut later = false;
+                children.retain_mut(|child| match child.peek(pull) {
                     Peek::Done => false,
                     Peek::Pending => true,
+                    Peek::Later => {
+                        later = true;
+                        true
+                    }
                     Peek::Ready(seq) => {
                         best = Some(best.map_or(seq, |best| best.min(seq)));
                         true
                     }
                 });
+                // `Later` wins over `Pending`: the next pull has a value without waiting.
                 match best {
                     Some(seq) => Peek::Ready(seq),
+                    None if later => Peek::Later,
                     None if children.is_empty() => Peek::Done,
                     None => Peek::Pending,
                 }
@@ -127,7 +166,7 @@ impl Node {
                 let Some(first) = children.front_mut() else {
                     return Peek::Done;
                 };
-                match first.peek() {
+                match first.peek(pull) {
                     Peek::Done => {
                         children.pop_front();
                     }
@@ -137,10 +176,10 @@ impl Node {
         }
     }
 
-    /// Hand out the value `peek` just announced; `None` when `select` skipped it.
-    fn take(&mut self) -> Option<Value> {
+    /// Hand out the value `peek(pull)` just announced; `None` when `select` skipped it.
+    fn take(&mut self, pull: u64) -> Option<Value> {
         match self {
-            Node::Values { next, .. } => next.take(),
+            Node::Values { next, .. } | Node::Flushed { next, .. } => next.take(),
             Node::Events { buffer, select, .. } => {
                 let (_, event) = buffer.pop_front()?;
                 select(event)
@@ -148,15 +187,15 @@ impl Node {
             Node::Merge(children) => {
                 let mut best: Option<(u64, usize)> = None;
                 for (index, child) in children.iter_mut().enumerate() {
-                    if let Peek::Ready(seq) = child.peek()
+                    if let Peek::Ready(seq) = child.peek(pull)
                         && best.is_none_or(|(best_seq, _)| seq < best_seq)
                     {
                         best = Some((seq, index));
                     }
                 }
-                children[best?.1].take()
+                children[best?.1].take(pull)
             }
-            Node::Chain(children) => children.front_mut()?.take(),
+            Node::Chain(children) => children.front_mut()?.take(pull),
         }
     }
 
@@ -164,7 +203,7 @@ impl Node {
     /// nodes in the same order.
     fn waiting<'a>(&'a self, out: &mut Vec<&'a sys::Subscription>) {
         match self {
-            Node::Values { .. } => {}
+            Node::Values { .. } | Node::Flushed { .. } => {}
             Node::Events {
                 subscription,
                 buffer,
@@ -186,7 +225,7 @@ impl Node {
     /// Hand each waiting subscription its bucket of arrived events, in `waiting` order.
     fn deliver(&mut self, buckets: &mut std::vec::IntoIter<VecDeque<(u64, Event)>>) {
         match self {
-            Node::Values { .. } => {}
+            Node::Values { .. } | Node::Flushed { .. } => {}
             Node::Events { buffer, .. } => {
                 if buffer.is_empty() {
                     *buffer = buckets.next().unwrap_or_default();
@@ -207,6 +246,7 @@ impl Stream {
         Self {
             root,
             next_seq: 1,
+            pull: 0,
             ended: false,
         }
     }
@@ -258,6 +298,10 @@ impl Stream {
     /// A stream of the values of `iter`, produced lazily, one at a time as the host pulls.
     /// (`Stream::from_iter` collects its values up front instead.)
     ///
+    /// One host pull takes up to a whole batch of values (and looks one ahead), and they
+    /// reach the client together; for values that are slow to compute or may fail, use
+    /// [`iter_flushed`](Stream::iter_flushed).
+    ///
     /// # Examples
     ///
     /// ```
@@ -273,6 +317,37 @@ impl Stream {
         I::Item: Serialize + 'static,
     {
         Self::from_values(iter.into_iter().map(json_of))
+    }
+
+    /// Like [`iter`](Stream::iter), but each value reaches the host before the next one is
+    /// computed: a host pull calls `iter` at most once, and never to look ahead. Values
+    /// that are ready elsewhere in the stream still join a pull.
+    ///
+    /// Use it for values that are slow to compute (each is sent as soon as it exists) or
+    /// that may fail: a panic traps the component in the pull that computes that value, so
+    /// every value before it has already been sent, and the client then gets the host's
+    /// `COMPONENT_FAILED` error. The price is one host pull per value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Record, Stream};
+    ///
+    /// // Each page is sent before the next is fetched.
+    /// let pages = Stream::iter_flushed((1..=3).map(|page| Record::event("page").id(page).data(page)));
+    /// # let _ = pages;
+    /// ```
+    pub fn iter_flushed<I>(iter: I) -> Self
+    where
+        I: IntoIterator,
+        I::IntoIter: 'static,
+        I::Item: Serialize + 'static,
+    {
+        Self::new(Node::Flushed {
+            iter: Box::new(iter.into_iter().fuse().map(json_of)),
+            next: None,
+            pulled_in: 0,
+        })
     }
 
     /// Both streams at once: everything ready first, then events in the order they arrive
@@ -372,15 +447,20 @@ impl Stream {
     ///
     /// Ready values are handed out without waiting. When nothing is ready, one
     /// `events.wait` call over every subscription that could deliver next waits for the
-    /// first event and takes up to `max` that have arrived.
+    /// first event and takes up to `max` that have arrived. A flushed leaf that already
+    /// computed a value in this call ends the batch.
     pub(crate) fn next_batch(&mut self, max: usize) -> Vec<Value> {
         let max = max.max(1);
         let mut out = Vec::new();
+        self.pull += 1;
         while !self.ended && out.len() < max {
-            match self.root.peek() {
-                Peek::Ready(_) => out.extend(self.root.take()),
+            match self.root.peek(self.pull) {
+                Peek::Ready(_) => out.extend(self.root.take(self.pull)),
                 Peek::Done => self.ended = true,
-                Peek::Pending if !out.is_empty() => break,
+                Peek::Pending | Peek::Later if !out.is_empty() => break,
+                // Not reached (a computed value is handed out in the pull that computed it);
+                // with nothing handed out yet, computing the next value is the safe answer.
+                Peek::Later => self.pull += 1,
                 Peek::Pending => {
                     if let Err(record) = self.wait(max) {
                         out.push(record);
@@ -494,6 +574,54 @@ mod tests {
         let mut stream = Stream::iter((0..).inspect(move |_| counter.set(counter.get() + 1)));
         assert_eq!(stream.next_batch(3), [json!(0), json!(1), json!(2)]);
         assert!(pulled.get() <= 4, "pulled {}", pulled.get());
+    }
+
+    #[test]
+    fn iter_flushed_hands_out_one_value_per_pull_and_never_looks_ahead() {
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = pulled.clone();
+        let mut stream =
+            Stream::iter_flushed((1..=3).inspect(move |_| counter.set(counter.get() + 1)));
+        assert_eq!(stream.next_batch(10), [json!(1)]);
+        assert_eq!(pulled.get(), 1);
+        assert_eq!(stream.next_batch(10), [json!(2)]);
+        assert_eq!(stream.next_batch(0), [json!(3)]);
+        assert_eq!(pulled.get(), 3);
+        assert!(stream.next_batch(10).is_empty());
+        assert!(stream.next_batch(10).is_empty());
+    }
+
+    #[test]
+    fn iter_flushed_lets_ready_values_join_its_pull() {
+        let mut stream = Stream::once(0)
+            .chain(Stream::iter_flushed([1, 2]))
+            .chain(Stream::from_iter([3, 4]));
+        assert_eq!(stream.next_batch(10), [json!(0), json!(1)]);
+        assert_eq!(stream.next_batch(10), [json!(2)]);
+        assert_eq!(stream.next_batch(10), [json!(3), json!(4)]);
+        assert!(stream.next_batch(10).is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_iter_flushed_comes_in_a_pull_after_the_values_before_it() {
+        let mut stream =
+            Stream::iter_flushed((1..=3).inspect(|&n| assert!(n < 3, "value {n} fails")));
+        assert_eq!(stream.next_batch(64), [json!(1)]);
+        assert_eq!(stream.next_batch(64), [json!(2)]);
+        let failed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stream.next_batch(64)));
+        assert!(failed.is_err());
+    }
+
+    #[test]
+    fn iter_flushed_merged_with_events_does_not_wait_while_it_has_values() {
+        let a = source("a/1");
+        let mut stream = Stream::iter_flushed([1, 2]).merge(a.map(updated("a")));
+        assert_eq!(stream.next_batch(10), [json!(1)]);
+        fake::publish("a/1", "checkpoint", json!(7));
+        assert_eq!(stream.next_batch(10), [json!(2)]);
+        assert_eq!(fake::wait_calls().len(), 0, "a flushed value must not wait");
+        assert_eq!(stream.next_batch(10), [json!({"from": "a", "n": 7})]);
     }
 
     #[test]
