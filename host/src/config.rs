@@ -12,6 +12,7 @@
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
+//! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is disconnected
 //! ```
 
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ pub struct HostConfig {
     pub compile_cache: bool,
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
+    pub dispatch_timeout_seconds: u64,
 }
 
 impl Default for HostConfig {
@@ -54,6 +56,7 @@ impl Default for HostConfig {
             compile_cache: true,
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
+            dispatch_timeout_seconds: 10,
         }
     }
 }
@@ -72,6 +75,10 @@ impl HostConfig {
 
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_seconds)
+    }
+
+    pub fn dispatch_timeout(&self) -> Duration {
+        Duration::from_secs(self.dispatch_timeout_seconds.max(1))
     }
 
     /// `None` when streams may live forever.

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+
+mod support;
 use serde_json::Value;
 
 async fn boot_with(config: &str) -> (SocketAddr, tempfile::TempDir) {
@@ -136,4 +138,92 @@ async fn an_ingress_retry_is_sent_first_on_every_stream() {
         .await
         .expect("body");
     assert_eq!(json, r#""Hello world""#, "JSON mode has no retry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_dropped_and_fast_clients_are_not_delayed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (addr, _dir) = boot_with("dispatchTimeoutSeconds: 1\n").await;
+    let client = reqwest::Client::new();
+    let metrics = || async {
+        client
+            .get(format!("http://{addr}/_sluice/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    // The slow client asks for the stream, reads the response head, then never reads again.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /ingress/api/orders/ORD-S/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
+        .await
+        .expect("request");
+    let mut head = [0u8; 512];
+    let n = slow.read(&mut head).await.expect("head");
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    let fast = sse(addr, "/ingress/api/orders/ORD-S/events")
+        .send()
+        .await
+        .expect("request");
+    let mut fast = support::Events::new(fast);
+    while metrics().await["busSubscribers"] != 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let payload = "x".repeat(64 * 1024);
+    let events = 300;
+    let publisher = tokio::spawn({
+        let client = client.clone();
+        async move {
+            for n in 0..events {
+                let body = serde_json::json!({"topic": "actors/order/ORD-S", "event": "checkpoint", "data": {"n": n, "pad": payload}});
+                let response = client
+                    .post(format!("http://{addr}/_sluice/publish"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("publish");
+                assert_eq!(response.status(), 202);
+            }
+        }
+    });
+    let started = Instant::now();
+    for n in 0..events {
+        let event = fast.next().await;
+        let data: Value = serde_json::from_str(&event.data).expect("json");
+        assert_eq!(
+            data["data"]["n"], n,
+            "the fast client gets every event, in order"
+        );
+    }
+    publisher.await.expect("published");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "fast client delayed: {:?}",
+        started.elapsed()
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics().await["liveInstances"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow client's instance was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its connection was closed: after what the kernel buffered, the socket ends.
+    let mut sink = vec![0u8; 1 << 20];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match slow.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the slow client's connection is still open");
 }

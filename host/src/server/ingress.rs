@@ -13,7 +13,12 @@ use crate::params::{self, Resolved};
 use crate::route::RouteMatch;
 use crate::runtime::bindings::types;
 
-pub async fn handle(app: &App, request: Request<Incoming>, route: &str) -> Response<Body> {
+pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    route: &str,
+    hang_up: std::sync::Arc<tokio::sync::Notify>,
+) -> Response<Body> {
     let (ingress, route_params) = match app.deployment.routes.lookup(request.method(), route) {
         RouteMatch::Found { value, params } => (value.clone(), params),
         RouteMatch::NotFound => return respond::error_response("NOT_FOUND", "no such route"),
@@ -88,6 +93,8 @@ pub async fn handle(app: &App, request: Request<Incoming>, route: &str) -> Respo
     let settings = respond::StreamSettings {
         keepalive: app.config.keepalive(),
         end: Box::pin(stream_end(app)),
+        dispatch_timeout: app.config.dispatch_timeout(),
+        hang_up,
     };
     respond::run(&app.runtime, &ingress, request, mode, settings).await
 }

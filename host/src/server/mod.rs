@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
@@ -39,11 +40,12 @@ impl App {
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
+        hang_up: Arc<Notify>,
     ) -> Response<Body> {
         let path = request.uri().path();
         if let Some(route) = path.strip_prefix("/ingress/") {
             let route = route.to_owned();
-            ingress::handle(&self, request, &route).await
+            ingress::handle(&self, request, &route, hang_up).await
         } else if path.starts_with("/_sluice/") {
             admin::handle(&self, request, peer).await
         } else {
@@ -116,17 +118,25 @@ impl Server {
                 tracing::debug!(%err, "cannot set TCP_NODELAY");
             }
             let app = self.app.clone();
+            // A stream whose client stopped reading hangs up its whole connection.
+            let hang_up = Arc::new(Notify::new());
+            let hang_up_for_requests = hang_up.clone();
             let service = service_fn(move |request| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(request, peer).await) }
+                let (app, hang_up) = (app.clone(), hang_up_for_requests.clone());
+                async move { Ok::<_, Infallible>(app.handle(request, peer, hang_up).await) }
             });
             let connection = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%peer, %err, "connection ended with an error");
+                tokio::select! {
+                    result = connection => {
+                        if let Err(err) = result {
+                            tracing::debug!(%peer, %err, "connection ended with an error");
+                        }
+                    }
+                    () = hang_up.notified() => tracing::debug!(%peer, "connection closed by the host"),
                 }
             });
         }

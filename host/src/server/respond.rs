@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -18,6 +19,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
 use wasmtime::component::ResourceAny;
 
 use crate::deploy::Ingress;
@@ -39,7 +41,15 @@ pub struct StreamSettings {
     pub keepalive: Duration,
     /// Resolves when the stream must end (maximum lifetime, host draining).
     pub end: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// How long a burst may wait for the client to take it before the client counts as
+    /// a slow consumer and its connection is closed.
+    pub dispatch_timeout: Duration,
+    /// Closes this request's connection.
+    pub hang_up: Arc<Notify>,
 }
+
+/// Bursts buffered per stream between the component and the client.
+const BUFFERED_BURSTS: usize = 16;
 
 /// Run `ingress` for `request` and produce the response.
 pub async fn run(
@@ -129,7 +139,18 @@ fn sse_mode(
         sse::encode_retry(ms, &mut frame);
         frame.freeze()
     });
-    let records = futures::stream::iter(retry).chain(pull(instance, stream, id));
+    let (sender, receiver) = mpsc::channel(BUFFERED_BURSTS);
+    tokio::spawn(feed(
+        pull(instance, stream, id.clone()),
+        sender,
+        settings.dispatch_timeout,
+        settings.hang_up,
+        id,
+    ));
+    let buffered = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|burst| (burst, receiver))
+    });
+    let records = futures::stream::iter(retry).chain(buffered);
     let frames = KeepAliveStream::new(Box::pin(records), settings.keepalive);
     let frames = CutStream::new(frames, settings.end);
     let body = StreamBody::new(frames.map(|bytes| Ok(Frame::data(bytes))));
@@ -164,6 +185,35 @@ fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item
             }
         }
     })
+}
+
+/// Move bursts from the component to the client's buffer. Ends — dropping the instance —
+/// as soon as the client is gone, and hangs up on a client that takes no burst for
+/// `dispatch_timeout` (a slow consumer is dropped, never buffered without bound).
+async fn feed(
+    bursts: impl Stream<Item = Bytes> + Send,
+    sender: mpsc::Sender<Bytes>,
+    dispatch_timeout: Duration,
+    hang_up: Arc<Notify>,
+    id: String,
+) {
+    let mut bursts = std::pin::pin!(bursts);
+    loop {
+        let burst = tokio::select! {
+            burst = bursts.next() => burst,
+            () = sender.closed() => return,
+        };
+        let Some(burst) = burst else { return };
+        match tokio::time::timeout(dispatch_timeout, sender.send(burst)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: closing its connection");
+                hang_up.notify_one();
+                return;
+            }
+        }
+    }
 }
 
 fn encode_record(record: &str, out: &mut BytesMut, id: &str) {
