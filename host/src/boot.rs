@@ -86,6 +86,9 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         backends,
         config,
         draining: tokio::sync::watch::Sender::new(false),
+        index_page: std::fs::read(dir.join("public").join("index.html"))
+            .ok()
+            .map(Into::into),
     };
     let server = Server::bind(addr, app)
         .await

@@ -243,3 +243,27 @@ async fn client_disconnect_releases_the_instance_within_a_second() {
     host.assert_instances_released_within_a_second().await;
     host.wait_for_subscribers(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_page_uses_the_documents_client_code() {
+    let host = Host::demo().await;
+    let response = host
+        .client
+        .get(host.url("/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let page = response.text().await.expect("page");
+    for line in [
+        "const eventSource = new EventSource(`/ingress/api/skus/${skuNumber}/stock`)",
+        "eventSource.addEventListener('init', (e) => {",
+        "eventSource.addEventListener('stockUpdated', (e) => {",
+    ] {
+        assert!(page.contains(line), "missing: {line}");
+    }
+}

@@ -33,6 +33,8 @@ pub struct App {
     pub config: HostConfig,
     /// Set to `true` once the host drains: open streams end so clients reconnect elsewhere.
     pub draining: tokio::sync::watch::Sender<bool>,
+    /// The deploy directory's `public/index.html`, served at `/`.
+    pub index_page: Option<bytes::Bytes>,
 }
 
 impl App {
@@ -48,6 +50,11 @@ impl App {
             ingress::handle(&self, request, &route, hang_up).await
         } else if path.starts_with("/_sluice/") {
             admin::handle(&self, request, peer).await
+        } else if let ("/", Some(page)) = (path, &self.index_page) {
+            Response::builder()
+                .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+                .body(respond::full(page.clone()))
+                .unwrap_or_default()
         } else {
             respond::error_response("NOT_FOUND", "no such route")
         }

@@ -1,0 +1,220 @@
+//! `cargo bench -p sluice-host --bench fanout`: how long one event takes to reach every one
+//! of 10,000 connected SSE subscribers, and how many events per second one stream carries.
+//!
+//! The fan-out server runs as its own `sluice serve` process: 10,000 client sockets plus
+//! 10,000 server sockets would not fit under one process's 20,000 open files.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+const SUBSCRIBERS: usize = 10_000;
+const ROUNDS: usize = 5;
+const STREAM_EVENTS: u64 = 50_000;
+
+fn main() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        fan_out().await;
+        one_stream().await;
+    });
+}
+
+async fn fan_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        format!("maxInstances: {}\n", SUBSCRIBERS + 100),
+    )
+    .expect("config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "serve",
+            &dir.path().display().to_string(),
+            "--listen",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "error")
+        .spawn()
+        .expect("sluice serve");
+    let addr = wait_until_listening(port).await;
+
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+    for _ in 0..SUBSCRIBERS {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /ingress/api/orders/ORD-F/events HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n")
+            .await
+            .expect("request");
+        let seen_tx = seen_tx.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            let mut round = 0;
+            while let Ok(n) = stream.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                // Every event carries `"round":<k>`; one read holds at most one event here.
+                if buffer[..n].windows(8).any(|w| w == b"\"round\":") {
+                    round += 1;
+                    let _ = seen_tx.send((round, Instant::now()));
+                }
+            }
+        });
+    }
+    let client = reqwest_like::Client::new(addr);
+    while client.subscribers().await < SUBSCRIBERS {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut all_reached = Vec::new();
+    let mut median_client = Vec::new();
+    for round in 1..=ROUNDS {
+        let published = Instant::now();
+        client.publish(round).await;
+        let mut arrivals = Vec::with_capacity(SUBSCRIBERS);
+        while arrivals.len() < SUBSCRIBERS {
+            let (r, at) = seen_rx.recv().await.expect("arrival");
+            assert_eq!(r, round, "events arrive in rounds");
+            arrivals.push(at.duration_since(published));
+        }
+        arrivals.sort();
+        median_client.push(arrivals[arrivals.len() / 2]);
+        all_reached.push(arrivals[arrivals.len() - 1]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    support::report(
+        &format!("one event reaching all {SUBSCRIBERS} subscribers (per round)"),
+        all_reached,
+    );
+    support::report("  of which the median subscriber", median_client);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+async fn one_stream() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .await
+        .expect("boot");
+    let addr = booted.server.local_addr().expect("addr");
+    let app = booted.server.app().clone();
+    tokio::spawn(booted.server.run(std::future::pending()));
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /ingress/api/orders/ORD-T/events HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n")
+        .await
+        .expect("request");
+    while app.backends.bus.subscriber_count() < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let reader = tokio::spawn({
+        let received = received.clone();
+        async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut events = 0u64;
+            while events < STREAM_EVENTS {
+                let n = stream.read(&mut buffer).await.expect("read");
+                assert!(n > 0, "stream ended");
+                events += buffer[..n]
+                    .windows(15)
+                    .filter(|w| w == b"event: updated\n")
+                    .count() as u64;
+                received.store(events, Ordering::Relaxed);
+            }
+        }
+    });
+    // Stay at most 512 events ahead of the client: that measures what one stream sustains
+    // without ever tripping the bus's slow-consumer limit (1,024 buffered events).
+    for n in 0..STREAM_EVENTS {
+        while n >= received.load(Ordering::Relaxed) + 512 {
+            tokio::task::yield_now().await;
+        }
+        app.backends
+            .bus
+            .publish(
+                "actors/order/ORD-T",
+                "checkpoint",
+                &serde_json::json!({ "n": n }),
+            )
+            .expect("publish");
+    }
+    reader.await.expect("reader");
+    let elapsed = started.elapsed();
+    println!(
+        "events through one SSE stream: {STREAM_EVENTS} in {:.2} s = {:.0} events/s",
+        elapsed.as_secs_f64(),
+        STREAM_EVENTS as f64 / elapsed.as_secs_f64()
+    );
+}
+
+async fn wait_until_listening(addr: SocketAddr) -> SocketAddr {
+    for _ in 0..600 {
+        if TcpStream::connect(addr).await.is_ok() {
+            return addr;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("sluice never listened on {addr}");
+}
+
+/// Just enough HTTP/1.1 for the admin endpoints, so the bench needs no client crate.
+mod reqwest_like {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub struct Client(SocketAddr);
+
+    impl Client {
+        pub fn new(addr: SocketAddr) -> Self {
+            Self(addr)
+        }
+
+        async fn call(&self, method: &str, path: &str, body: &str) -> String {
+            let mut stream = TcpStream::connect(self.0).await.expect("connect");
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nhost: b\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.expect("read");
+            response
+        }
+
+        pub async fn subscribers(&self) -> usize {
+            let response = self.call("GET", "/_sluice/metrics", "").await;
+            let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
+            let metrics: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            metrics["busSubscribers"].as_u64().unwrap_or(0) as usize
+        }
+
+        pub async fn publish(&self, round: usize) {
+            let body = serde_json::json!({"topic": "actors/order/ORD-F", "event": "checkpoint", "data": {"round": round}});
+            let response = self
+                .call("POST", "/_sluice/publish", &body.to_string())
+                .await;
+            assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+        }
+    }
+}
