@@ -129,15 +129,21 @@ async fn one_stream() {
     let reader = tokio::spawn({
         let received = received.clone();
         async move {
+            const MARKER: &[u8] = b"event: updated\n";
             let mut buffer = vec![0u8; 64 * 1024];
+            let mut window = Vec::new();
             let mut events = 0u64;
             while events < STREAM_EVENTS {
                 let n = stream.read(&mut buffer).await.expect("read");
                 assert!(n > 0, "stream ended");
-                events += buffer[..n]
-                    .windows(15)
-                    .filter(|w| w == b"event: updated\n")
+                // Keep the tail of the previous read: a marker may span two reads.
+                window.extend_from_slice(&buffer[..n]);
+                events += window
+                    .windows(MARKER.len())
+                    .filter(|w| *w == MARKER)
                     .count() as u64;
+                let keep = window.len().min(MARKER.len() - 1);
+                window.drain(..window.len() - keep);
                 received.store(events, Ordering::Relaxed);
             }
         }
