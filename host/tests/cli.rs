@@ -55,13 +55,13 @@ fn serve_demo() -> (Server, SocketAddr) {
     (Server(child, dir), addr)
 }
 
-#[test]
-fn serve_then_publish_delivers_the_event_to_a_stream() {
-    let (_server, addr) = serve_demo();
+/// Open the order-events SSE stream over a raw socket and check it started.
+fn open_order_stream(addr: SocketAddr, order: &str) -> BufReader<TcpStream> {
     let mut stream = connect(addr);
-    stream
-        .write_all(b"GET /ingress/api/orders/ORD-123/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
-        .expect("request");
+    let request = format!(
+        "GET /ingress/api/orders/{order}/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("request");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -69,6 +69,13 @@ fn serve_then_publish_delivers_the_event_to_a_stream() {
     let mut status = String::new();
     reader.read_line(&mut status).expect("status line");
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    reader
+}
+
+#[test]
+fn serve_then_publish_delivers_the_event_to_a_stream() {
+    let (_server, addr) = serve_demo();
+    let mut reader = open_order_stream(addr, "ORD-123");
 
     // The subscription exists once the metrics say so; then publish through the CLI.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -151,17 +158,7 @@ fn actor_send_creates_an_actor_and_can_preview() {
 #[test]
 fn sigterm_drains_streams_with_a_farewell_and_exits() {
     let (mut server, addr) = serve_demo();
-    let mut stream = connect(addr);
-    stream
-        .write_all(b"GET /ingress/api/orders/ORD-1/events HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n")
-        .expect("request");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).expect("status line");
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut reader = open_order_stream(addr, "ORD-1");
 
     let sent = Instant::now();
     let killed = Command::new("kill")
