@@ -1,0 +1,322 @@
+//! The demo page in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! ChromeDriver. `.ci/run` installs both; where they are absent this test says so and skips.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use support::Host;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The demo page shows live stock through the source document's `EventSource` client code,
+/// and an order's checkpoints through a stream that resumes from `Last-Event-ID`. The
+/// host ends every stream after 4 s (its maximum lifetime), so the browser reconnects on its
+/// own while events keep being published, and must still see each exactly once, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_page_shows_live_stock_and_resumes_after_the_server_cuts_the_stream() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let host = Host::demo_with(&[(
+        "sluice.yaml",
+        "store: sluice.db\nmaxStreamLifetimeSeconds: 4\n",
+    )])
+    .await;
+    browser.goto(&host.url("/")).await;
+
+    // init (PROD-001: physical 150, reserved 5 → available 145), then a click → stockUpdated.
+    let init = browser.wait_for_log_entry("init", 0).await;
+    assert_eq!(available(&init), 145, "{init}");
+    assert_eq!(browser.text("#available").await, "145");
+    browser.click("#reserve").await;
+    let update = browser.wait_for_log_entry("stockUpdated", 0).await;
+    assert_eq!(available(&update), 144, "{update}");
+    assert_eq!(browser.text("#available").await, "144");
+
+    // The order stream is subscribed once its `init` has arrived. Publish every 100 ms until
+    // the browser has reconnected and seen a few more, noting when each was published.
+    browser.wait_for_log_entry("order init", 0).await;
+    let mut published = Vec::new();
+    let mut published_after_reconnect = 0;
+    while published_after_reconnect < 5 {
+        assert!(published.len() < 200, "the browser never reconnected");
+        let seq = published.len() + 1;
+        let at = now_millis();
+        let id = host
+            .publish("actors/order/ORD-123", "checkpoint", json!({ "seq": seq }))
+            .await;
+        published.push((id, at));
+        if browser.log_entries("order open").await.len() >= 2 {
+            published_after_reconnect += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    browser
+        .wait_for_log_entry("order updated", published.len() - 1)
+        .await;
+    let updates = browser.log_entries("order updated").await;
+    let seen: Vec<(u64, u64)> = updates
+        .iter()
+        .map(|entry| {
+            let event: Value =
+                serde_json::from_str(entry["data"].as_str().expect("data")).expect("JSON data");
+            let id = entry["lastEventId"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("numeric id");
+            (event["data"]["seq"].as_u64().expect("seq"), id)
+        })
+        .collect();
+    let expected: Vec<(u64, u64)> = published
+        .iter()
+        .enumerate()
+        .map(|(index, (id, _))| (index as u64 + 1, *id))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "every event once, in order, with its bus id"
+    );
+
+    // The reconnection sent Last-Event-ID: a fresh connection would have had another init,
+    // and a lost event a gap.
+    assert_eq!(browser.log_entries("order init").await.len(), 1);
+    assert!(browser.log_entries("order gap").await.is_empty());
+
+    // And some events were published while the browser was away: they came by replay.
+    let reopened = browser.log_entries("order open").await[1]["at"]
+        .as_u64()
+        .expect("time");
+    let replayed = published
+        .iter()
+        .zip(&updates)
+        .filter(|((_, published_at), update)| {
+            *published_at + 100 < reopened && update["at"].as_u64() >= Some(reopened)
+        })
+        .count();
+    assert!(
+        replayed > 0,
+        "nothing was published during the reconnection"
+    );
+}
+
+fn available(entry: &Value) -> u64 {
+    let stock: Value = serde_json::from_str(entry["data"].as_str().expect("data")).expect("JSON");
+    stock["data"]["calculateAvailableStock"]["available"]
+        .as_u64()
+        .expect("available")
+}
+
+fn now_millis() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    since_epoch.as_millis() as u64
+}
+
+/// A headless Chromium session behind its own ChromeDriver.
+struct Browser {
+    client: reqwest::Client,
+    driver_port: u16,
+    /// `/session/<id>`, under the driver's address.
+    session: String,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Start ChromeDriver and a session, or `None` (with a message) where either is missing.
+    async fn start() -> Option<Self> {
+        for program in [CHROMIUM, CHROMEDRIVER] {
+            if !std::path::Path::new(program).exists() {
+                eprintln!(
+                    "SKIPPED: {program} is not installed \
+                     (apt-get install chromium chromium-driver; .ci/run does this)"
+                );
+                return None;
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = async {
+            loop {
+                if let Ok(response) = client.get(format!("{base}/status")).send().await
+                    && let Ok(status) = response.json::<Value>().await
+                    && status["value"]["ready"] == true
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .expect("chromedriver ready within 20 s");
+
+        // Flags from this machine's notes: no sandbox as root, and no background networking,
+        // which a closed network refuses.
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = [
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        }}});
+        let created = webdriver(
+            &client,
+            reqwest::Method::POST,
+            &format!("{base}/session"),
+            Some(capabilities),
+        )
+        .await;
+        let session = created["sessionId"].as_str().expect("a session id");
+        Some(Self {
+            driver_port: port,
+            session: format!("/session/{session}"),
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!(
+            "http://127.0.0.1:{}{}{path}",
+            self.driver_port, self.session
+        );
+        webdriver(&self.client, method, &url, body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.command(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
+    /// The page's log entries of one type, each `{type, data, lastEventId, at}`.
+    async fn log_entries(&self, kind: &str) -> Vec<Value> {
+        let log = self.script("return window.sluiceLog || []").await;
+        log.as_array()
+            .expect("sluiceLog is an array")
+            .iter()
+            .filter(|entry| entry["type"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Wait up to 10 s for the `index`th log entry of a type.
+    async fn wait_for_log_entry(&self, kind: &str, index: usize) -> Value {
+        for _ in 0..200 {
+            if let Some(entry) = self.log_entries(kind).await.get(index) {
+                return entry.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no '{kind}' entry #{index} within 10 s; the page logged {}",
+            self.script("return window.sluiceLog").await
+        );
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let script = format!("return document.querySelector('{css}').textContent");
+        self.script(&script)
+            .await
+            .as_str()
+            .expect("text")
+            .to_owned()
+    }
+
+    /// A real click, through WebDriver's element API.
+    async fn click(&self, css: &str) {
+        let found = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        let element = found
+            .as_object()
+            .and_then(|found| found.values().next())
+            .and_then(Value::as_str)
+            .expect("an element reference");
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+}
+
+impl Drop for Browser {
+    /// End the session, which closes Chromium, even when the test panics: killing only the
+    /// driver would leave the browser running. A plain blocking request, as there is no
+    /// runtime to await on in `drop`.
+    fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        let end_session = || -> std::io::Result<()> {
+            let mut driver = std::net::TcpStream::connect(("127.0.0.1", self.driver_port))?;
+            driver.set_read_timeout(Some(Duration::from_secs(10)))?;
+            write!(
+                driver,
+                "DELETE {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            )?;
+            // The answer comes once Chromium has quit; the driver may keep the connection.
+            driver.read(&mut [0; 512]).map(drop)
+        };
+        if let Err(err) = end_session() {
+            eprintln!("could not end the browser session: {err}");
+        }
+    }
+}
+
+/// One WebDriver command; its `value`, or a panic with the driver's error.
+async fn webdriver(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Value {
+    let request = client.request(method, url).timeout(Duration::from_secs(30));
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    let response = request.send().await.expect("webdriver request");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("webdriver JSON");
+    assert!(status.is_success(), "webdriver {url}: {status} {answer}");
+    answer["value"].clone()
+}
