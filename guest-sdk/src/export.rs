@@ -125,7 +125,7 @@ pub mod __private {
     use crate::bindings::sluice::ingress::types::Mode as WitMode;
     pub use crate::bindings::sluice::ingress::types::{Error as WitError, Request as WitRequest};
     use crate::error::Error;
-    use crate::request::{Mode, Request};
+    use crate::request::{Caller, Mode, Request};
     use crate::stream::Stream;
 
     /// The `record-stream` resource: a [`Stream`] the host pulls from.
@@ -164,6 +164,11 @@ pub mod __private {
             mode,
             request.last_event_id,
             request.body,
+        )
+        .with_caller(
+            request
+                .caller
+                .map(|caller| Caller::new(caller.subject.as_deref(), caller.permissions)),
         );
         match handler(request) {
             Ok(stream) => Ok(WitRecordStream::new(RecordStreamExport(RefCell::new(

@@ -133,7 +133,7 @@ pub use export::__private;
 pub use host::{Level, log, new_id, now, now_rfc3339};
 pub use query::{Args, Query, QueryError, QueryErrorKind, query};
 pub use record::Record;
-pub use request::{FromParam, Mode, Request};
+pub use request::{Caller, FromParam, Mode, Request};
 pub use row::Row;
 pub use stream::Stream;
 pub use time::Timestamp;

@@ -53,6 +53,7 @@ pub struct Request {
     mode: Mode,
     last_event_id: Option<String>,
     body: Option<Vec<u8>>,
+    caller: Option<Caller>,
 }
 
 impl Request {
@@ -82,7 +83,32 @@ impl Request {
             mode,
             last_event_id,
             body,
+            caller: None,
         }
+    }
+
+    /// The same request, from `caller`.
+    pub(crate) fn with_caller(self, caller: Option<Caller>) -> Self {
+        Self { caller, ..self }
+    }
+
+    /// Who sent the request, when it carried a valid bearer token. On an ingress that is not
+    /// `isPublic` there always is a caller (the host turned everyone else away); on a public
+    /// one, anonymous requests have none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_sdk::{Error, Request};
+    ///
+    /// fn owner(req: &Request) -> Result<&str, Error> {
+    ///     req.caller()
+    ///         .and_then(|caller| caller.subject())
+    ///         .ok_or_else(|| Error::new("UNAUTHORIZED", "sign in first"))
+    /// }
+    /// ```
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
     }
 
     /// The ingress id: the part of the ingress `uri` after `/resources/ingresses/`, e.g.
@@ -380,6 +406,101 @@ impl FromParam for Value {
 
     fn from_param(value: &Value) -> Option<Self> {
         Some(value.clone())
+    }
+}
+
+/// The holder of a valid bearer token: its subject and the permissions its `scope` grants.
+///
+/// Permissions are written `<resource path>:<action>`, with `*` standing for any action or
+/// for any one path segment, as in an ingress `acl`.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_sdk::{Error, Request};
+///
+/// fn check_can_read(req: &Request, order_id: &str) -> Result<(), Error> {
+///     let resource = format!("orders/{order_id}");
+///     match req.caller() {
+///         Some(caller) if caller.allows(&resource, "read") => Ok(()),
+///         _ => Err(Error::new("FORBIDDEN", "not your order")),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    subject: Option<String>,
+    permissions: Vec<String>,
+}
+
+impl Caller {
+    /// A caller with this subject and permissions (the host makes these; tests may too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caller = sluice_sdk::Caller::new(Some("ada"), ["orders/*:read"]);
+    /// assert!(caller.allows("orders/ORD-123", "read"));
+    /// ```
+    pub fn new<S: Into<String>>(
+        subject: Option<&str>,
+        permissions: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            subject: subject.map(str::to_owned),
+            permissions: permissions.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The token's subject: a JWT's `sub` claim, or a static token's `subject`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(caller: &sluice_sdk::Caller) {
+    /// sluice_sdk::info!("called by {}", caller.subject().unwrap_or("an unnamed caller"));
+    /// # }
+    /// ```
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// The token's scope entries, as written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caller = sluice_sdk::Caller::new(None, ["orders/*:read", "profile"]);
+    /// assert_eq!(caller.permissions(), ["orders/*:read", "profile"]);
+    /// ```
+    pub fn permissions(&self) -> &[String] {
+        &self.permissions
+    }
+
+    /// Does some permission allow `action` on `resource` (a `/`-separated path)? Entries
+    /// that are not `<path>:<action>` allow nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caller = sluice_sdk::Caller::new(None, ["orders/*:read", "actors/sku:*"]);
+    /// assert!(caller.allows("orders/ORD-123", "read"));
+    /// assert!(!caller.allows("orders/ORD-123/lines", "read")); // `*` is one segment
+    /// assert!(caller.allows("actors/sku", "reserve"));
+    /// assert!(!caller.allows("orders/ORD-123", "write"));
+    /// ```
+    pub fn allows(&self, resource: &str, action: &str) -> bool {
+        self.permissions.iter().any(|permission| {
+            let Some((path, allowed)) = permission.rsplit_once(':') else {
+                return false;
+            };
+            (allowed == "*" || allowed == action)
+                && path.split('/').count() == resource.split('/').count()
+                && path
+                    .split('/')
+                    .zip(resource.split('/'))
+                    .all(|(want, have)| want == "*" || want == have)
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::auth::{AuthSetupError, Authenticator};
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
 use crate::capabilities::Backends;
@@ -21,6 +22,8 @@ pub enum BootError {
     Config { file: String, reason: String },
     #[error("cannot open the store {file}: {reason}")]
     Store { file: String, reason: String },
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("cannot read the deploy directory {dir}: {source}")]
@@ -54,6 +57,11 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             });
         }
     };
+    // A broken auth setup stops the host: serving on without it would turn every caller away.
+    let auth = match &config.auth {
+        Some(auth) => Authenticator::load(auth, dir)?,
+        None => Authenticator::default(),
+    };
     let store_file = dir.join(&config.store);
     let store = SqliteStore::open(&store_file).map_err(|err| BootError::Store {
         file: store_file.display().to_string(),
@@ -79,12 +87,25 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             source,
         })?;
     problems.extend(deploy_problems);
+    if config.auth.is_none() {
+        for ingress in deployment
+            .ingresses
+            .iter()
+            .filter(|ingress| !ingress.spec.is_public)
+        {
+            tracing::warn!(
+                ingress = %ingress.spec.id,
+                "not public and sluice.yaml has no auth section: every call gets 401"
+            );
+        }
+    }
     let addr = listen.unwrap_or(config.listen);
     let app = App {
         runtime,
         deployment,
         backends,
         config,
+        auth,
         draining: tokio::sync::watch::Sender::new(false),
         index_page: std::fs::read(dir.join("public").join("index.html"))
             .ok()

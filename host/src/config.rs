@@ -13,6 +13,7 @@
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
 //! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is disconnected
+//! auth: { … }                   # caller tokens: see `crate::auth` (none: only public ingresses answer)
 //! ```
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::AuthConfig;
 use crate::runtime::RuntimeConfig;
 
 /// The parsed host config, with defaults filled in.
@@ -40,6 +42,7 @@ pub struct HostConfig {
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
     pub dispatch_timeout_seconds: u64,
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HostConfig {
@@ -57,6 +60,7 @@ impl Default for HostConfig {
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
             dispatch_timeout_seconds: 10,
+            auth: None,
         }
     }
 }
@@ -115,6 +119,31 @@ mod tests {
         assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(config.keepalive_seconds, 5);
         assert_eq!(config.max_body_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn auth_keys_are_strict_and_tagged_by_algorithm() {
+        let config = HostConfig::parse(
+            "auth:\n  audience: sluice\n  keys:\n    - { algorithm: RS256, publicKeyFile: k.pem, kid: a }\n",
+        )
+        .expect("valid");
+        let auth = config.auth.expect("auth");
+        assert_eq!(auth.audience.as_deref(), Some("sluice"));
+        assert_eq!(auth.leeway_seconds, 60);
+        assert_eq!(
+            auth.keys,
+            [crate::auth::KeyConfig::Rs256 {
+                public_key_file: "k.pem".into(),
+                kid: Some("a".into())
+            }]
+        );
+        for bad in [
+            "auth:\n  keys:\n    - { algorithm: HS512, secretFile: k }\n",
+            "auth:\n  keys:\n    - { algorithm: HS256, publicKeyFile: k }\n",
+            "auth:\n  audiences: [x]\n",
+        ] {
+            assert!(HostConfig::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

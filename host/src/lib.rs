@@ -1,13 +1,14 @@
 //! Sluice: WebAssembly components served as HTTP endpoints and Server-Sent-Events streams.
 //!
 //! The modules follow a request: [`server`] accepts it, [`route`] finds the ingress,
-//! [`negotiate`] picks SSE or JSON, [`params`] resolves parameters, [`runtime`] instantiates
+//! [`auth`] checks the caller, [`negotiate`] picks SSE or JSON, [`params`] resolves parameters, [`runtime`] instantiates
 //! the component, and [`encode`] turns what it yields into bytes. [`actors`] runs actor
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
 //! loads a deploy directory; [`boot`] puts it all together.
 
 pub mod actors;
+pub mod auth;
 pub mod backends;
 pub mod boot;
 pub mod capabilities;

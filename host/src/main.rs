@@ -131,7 +131,7 @@ async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Resu
     }
     let addr = booted.server.local_addr()?;
     let app = booted.server.app().clone();
-    tracing::info!(%addr, ingresses = ?app.deployment.ingress_ids, "sluice is serving");
+    tracing::info!(%addr, ingresses = ?app.deployment.ingress_ids(), "sluice is serving");
     booted.server.run(shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())

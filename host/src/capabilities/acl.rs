@@ -96,6 +96,14 @@ impl Acl {
     }
 }
 
+impl FromIterator<Permission> for Acl {
+    fn from_iter<I: IntoIterator<Item = Permission>>(grants: I) -> Self {
+        Self {
+            grants: grants.into_iter().collect(),
+        }
+    }
+}
+
 /// The resource and action that subscribing to `topic` needs: `actors/<type>/<id>` needs
 /// `actors/<type>:read`; any other topic needs `<topic>:read`.
 pub fn topic_permission(topic: &str) -> (&str, &'static str) {

@@ -33,7 +33,17 @@ pub struct Ingress {
 /// Everything a deploy directory serves.
 pub struct Deployment {
     pub routes: RouteTable<Arc<Ingress>>,
-    pub ingress_ids: Vec<String>,
+    /// Every ingress served, in file order.
+    pub ingresses: Vec<Arc<Ingress>>,
+}
+
+impl Deployment {
+    pub fn ingress_ids(&self) -> Vec<&str> {
+        self.ingresses
+            .iter()
+            .map(|ingress| ingress.spec.id.as_str())
+            .collect()
+    }
 }
 
 /// A file that could not be deployed, and why.
@@ -69,7 +79,7 @@ pub fn load(
     let mut compiled: HashMap<String, Result<IngressPre<InstanceState>, Problem>> = HashMap::new();
     let mut deployment = Deployment {
         routes: RouteTable::new(),
-        ingress_ids: Vec::new(),
+        ingresses: Vec::new(),
     };
     for file in files_with_extension(&dir.join("ingresses"), &["yaml", "yml"])? {
         let spec = match std::fs::read_to_string(&file)
@@ -98,10 +108,10 @@ pub fn load(
             acl: spec.acl.clone(),
             backends: backends.clone(),
         });
-        let (method, route, id) = (spec.method.clone(), spec.route.clone(), spec.id.clone());
+        let (method, route) = (spec.method.clone(), spec.route.clone());
         let ingress = Arc::new(Ingress { spec, pre, context });
-        match deployment.routes.insert(method, &route, ingress) {
-            Ok(()) => deployment.ingress_ids.push(id),
+        match deployment.routes.insert(method, &route, ingress.clone()) {
+            Ok(()) => deployment.ingresses.push(ingress),
             Err(err) => problems.push(Problem::new(&file, format!("spec.properties.route: {err}"))),
         }
     }

@@ -40,7 +40,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             json!({
                 "liveInstances": app.runtime.live_instances(),
                 "busSubscribers": app.backends.bus.subscriber_count(),
-                "ingresses": app.deployment.ingress_ids,
+                "ingresses": app.deployment.ingress_ids(),
             }),
         ),
         (&Method::POST, "/_sluice/publish") => publish(app, request).await,

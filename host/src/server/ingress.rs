@@ -1,13 +1,14 @@
 //! Route → negotiate → resolve parameters → respond, for `/ingress/<route>`.
 
-use http::header::{ACCEPT, ALLOW};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::header::{ACCEPT, ALLOW, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::App;
 use super::respond::{self, Body};
-use crate::deploy::BodyMode;
+use crate::auth::{Caller, Rejection, ingress_permission};
+use crate::deploy::{BodyMode, Ingress};
 use crate::negotiate::{Mode, negotiate};
 use crate::params::{self, Resolved};
 use crate::route::RouteMatch;
@@ -27,6 +28,11 @@ pub async fn handle(
             let message = format!("parameter '{name}' is not valid UTF-8 after percent-decoding");
             return respond::error_response("INVALID_PARAMETER", &message);
         }
+    };
+    let caller = match authorize(app, &ingress, request.headers()) {
+        Ok(caller) => caller,
+        Err(TurnedAway::Unauthorized(rejection)) => return unauthorized(&rejection),
+        Err(TurnedAway::Forbidden { permission }) => return forbidden(&permission),
     };
     let accept = request
         .headers()
@@ -89,6 +95,10 @@ pub async fn handle(
         },
         last_event_id,
         body: raw_body,
+        caller: caller.map(|caller| types::Caller {
+            subject: caller.subject,
+            permissions: caller.permissions,
+        }),
     };
     let settings = respond::StreamSettings {
         keepalive: app.config.keepalive(),
@@ -97,6 +107,64 @@ pub async fn handle(
         hang_up,
     };
     respond::run(&app.runtime, &ingress, request, mode, settings).await
+}
+
+/// Why a caller may not call an ingress: 401 or 403 (SPEC S6).
+enum TurnedAway {
+    Unauthorized(Rejection),
+    Forbidden { permission: String },
+}
+
+/// The caller of `ingress`, if any, or why they are turned away.
+fn authorize(
+    app: &App,
+    ingress: &Ingress,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, TurnedAway> {
+    let spec = &ingress.spec;
+    let caller = app.auth.authenticate(headers);
+    if spec.is_public {
+        // Everyone may call; a valid token still tells the component who is calling.
+        return Ok(caller.ok().flatten());
+    }
+    match caller {
+        Ok(Some(caller)) if caller.may_call(&spec.id) => Ok(Some(caller)),
+        Ok(Some(caller)) => {
+            let permission = ingress_permission(&spec.id);
+            tracing::info!(ingress = %spec.id, subject = ?caller.subject, %permission, "caller turned away");
+            Err(TurnedAway::Forbidden { permission })
+        }
+        Ok(None) => Err(TurnedAway::Unauthorized(Rejection::Missing)),
+        Err(rejection) => Err(TurnedAway::Unauthorized(rejection)),
+    }
+}
+
+/// 401 with the challenge of RFC 6750: no error code when no token came, `invalid_token`
+/// and the reason when one did.
+fn unauthorized(rejection: &Rejection) -> Response<Body> {
+    let challenge = match rejection {
+        Rejection::Missing => r#"Bearer realm="sluice""#.to_owned(),
+        Rejection::InvalidToken(reason) => {
+            format!(r#"Bearer realm="sluice", error="invalid_token", error_description="{reason}""#)
+        }
+    };
+    let mut response = respond::error_response("UNAUTHORIZED", &rejection.to_string());
+    if let Ok(challenge) = HeaderValue::try_from(challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+/// 403 naming the permission the caller lacks.
+fn forbidden(permission: &str) -> Response<Body> {
+    let message = format!("calling this ingress needs the permission '{permission}'");
+    let mut response = respond::error_response("FORBIDDEN", &message);
+    let challenge =
+        format!(r#"Bearer realm="sluice", error="insufficient_scope", scope="{permission}""#);
+    if let Ok(challenge) = HeaderValue::try_from(challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
 /// Resolves when a stream must end: its maximum lifetime passed, or the host is draining.

@@ -31,6 +31,8 @@ pub struct App {
     pub deployment: Deployment,
     pub backends: Backends,
     pub config: HostConfig,
+    /// Checks callers' bearer tokens.
+    pub auth: crate::auth::Authenticator,
     /// Set to `true` once the host drains: open streams end so clients reconnect elsewhere.
     pub draining: tokio::sync::watch::Sender<bool>,
     /// The deploy directory's `public/index.html`, served at `/`.
