@@ -44,6 +44,18 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Make a fresh static caller token. Prints its entry for the tokens file
+    /// (`auth.tokensFile` in sluice.yaml), which holds only the token's SHA-256, on stdout,
+    /// and the token itself, shown only this once, on stderr:
+    /// `sluice token --subject ci --scope 'ingresses/api/*:http' >> deploy/tokens.yaml`.
+    Token {
+        /// Who holds the token: the caller's subject.
+        #[arg(long)]
+        subject: String,
+        /// Space-separated permissions, e.g. `ingresses/api/*:http`.
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
     /// Talk to actors on a running server (through its loopback-only admin endpoint).
     Actor {
         #[command(subcommand)]
@@ -70,6 +82,19 @@ enum ActorCommand {
     },
 }
 
+fn token(subject: &str, scope: &str) -> anyhow::Result<()> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
+    let token = format!("sluice_{}", sluice::auth::hex(&secret));
+    let hash = sluice::auth::hex(&sluice::auth::sha256(&token));
+    eprintln!("token for {subject} (shown only now): {token}");
+    // JSON strings are YAML double-quoted scalars, so any subject or scope stays one value.
+    println!("- sha256: {hash}");
+    println!("  subject: {}", serde_json::Value::from(subject));
+    println!("  scope: {}", serde_json::Value::from(scope));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -86,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             data,
             server,
         } => publish(&topic, &event, &data, &server).await,
+        Command::Token { subject, scope } => token(&subject, &scope),
         Command::Actor {
             command:
                 ActorCommand::Send {

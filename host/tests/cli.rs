@@ -204,3 +204,48 @@ fn publish_with_bad_json_fails_with_a_clear_message() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--data is not valid JSON"));
 }
+
+#[test]
+fn token_prints_a_fresh_token_and_an_entry_that_admits_it() {
+    let make = || {
+        let output = sluice()
+            .args(["token", "--subject", "deploy-bot"])
+            .args(["--scope", "ingresses/api/*:http"])
+            .output()
+            .expect("sluice token");
+        assert!(output.status.success());
+        let entry = String::from_utf8(output.stdout).expect("UTF-8");
+        let told = String::from_utf8(output.stderr).expect("UTF-8");
+        let token = told
+            .lines()
+            .find_map(|line| line.strip_prefix("token for deploy-bot (shown only now): "))
+            .expect("the token on stderr")
+            .to_owned();
+        assert!(!entry.contains(&token), "the entry holds only the hash");
+        (entry, token)
+    };
+    let ((first_entry, first), (second_entry, second)) = (make(), make());
+    assert_ne!(first, second, "every token is fresh");
+    assert_ne!(first_entry, second_entry);
+
+    // The entry, appended to a tokens file, admits exactly that token.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("tokens.yaml"), &first_entry).expect("tokens file");
+    let config: sluice::auth::AuthConfig =
+        serde_yaml::from_str("tokensFile: tokens.yaml").expect("config");
+    let auth = sluice::auth::Authenticator::load(&config, dir.path()).expect("loads");
+    let bearer = |token: &str| {
+        let mut headers = http::HeaderMap::new();
+        let value = format!("Bearer {token}").parse().expect("header");
+        headers.insert(http::header::AUTHORIZATION, value);
+        headers
+    };
+    let caller = auth
+        .authenticate(&bearer(&first))
+        .expect("valid")
+        .expect("a caller");
+    assert_eq!(caller.subject.as_deref(), Some("deploy-bot"));
+    assert_eq!(caller.permissions, ["ingresses/api/*:http"]);
+    assert!(caller.may_call("api/whoami"));
+    assert!(auth.authenticate(&bearer(&second)).is_err());
+}
