@@ -239,6 +239,16 @@ fn guest_error_response(error: types::Error) -> Response<Body> {
     ))
 }
 
+/// 431 with the documented error body: more header fields than `maxHeaders`.
+pub fn headers_too_large() -> Response<Body> {
+    into_response(JsonResponse::error(
+        "HEADERS_TOO_LARGE",
+        "the request has too many header fields",
+        Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16()),
+        None,
+    ))
+}
+
 fn component_failed() -> Response<Body> {
     error_response("COMPONENT_FAILED", "the component failed")
 }
