@@ -352,3 +352,63 @@ async fn a_body_over_max_body_bytes_is_a_413() {
         r#"{"error":{"code":"PAYLOAD_TOO_LARGE","message":"the request body is larger than 1024 bytes"}}"#
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_serve() {
+    let capped = "uri: /resources/ingresses/capped\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/capped/{orderId}/events\n    httpMethod: get\n    maxConnections: 2\n";
+    let (addr, _dir) = boot_with_files("", &[("ingresses/capped.yaml", capped)]).await;
+    let open = |path: &str| sse(addr, path).send();
+    let first = open("/ingress/api/capped/ORD-1/events")
+        .await
+        .expect("request");
+    let second = open("/ingress/api/capped/ORD-2/events")
+        .await
+        .expect("request");
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+
+    for accept in ["text/event-stream", "application/json"] {
+        let refused = reqwest::Client::new()
+            .get(format!("http://{addr}/ingress/api/capped/ORD-3/events"))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 503, "{accept}");
+        assert_eq!(refused.headers()["retry-after"], "1");
+        assert_eq!(refused.headers()["content-type"], "application/json");
+        assert_eq!(
+            refused.text().await.expect("body"),
+            r#"{"error":{"code":"UNAVAILABLE","message":"too many concurrent connections to this ingress; retry shortly"}}"#
+        );
+    }
+    let other = open("/ingress/api/orders/ORD-3/events")
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 200, "the cap is this ingress's only");
+    let live = reqwest::get(format!("http://{addr}/_sluice/metrics"))
+        .await
+        .expect("metrics")
+        .json::<Value>()
+        .await
+        .expect("json")["liveInstances"]
+        .clone();
+    assert_eq!(live, 3, "a refused request takes no instance");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let retry = open("/ingress/api/capped/ORD-4/events")
+            .await
+            .expect("request");
+        if retry.status() == 200 {
+            break;
+        }
+        assert_eq!(retry.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the ingress's slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
