@@ -237,12 +237,31 @@ async fn a_loop_runs_for_the_cpu_budget_before_it_is_cut() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_bomb_traps_at_the_memory_limit_and_a_healthy_stream_stays_on_time() {
-    // A CPU budget far above the 3 s the attacks may take: only the memory limit (the
-    // default, 64 MiB) can have stopped them.
-    let gap =
-        attack_beside_a_healthy_stream("cpuPerCallMs: 60000\n", "hoard", "hoard-after-first").await;
+    // A CPU budget far above the 3 s the attacks may take: only the memory limit can have
+    // stopped them. 16 MiB keeps each bomb short, so four at once on two workers cannot
+    // stall the healthy stream for long.
+    let config = "memoryPerInstanceMiB: 16\ncpuPerCallMs: 60000\n";
+    let gap = attack_beside_a_healthy_stream(config, "hoard", "hoard-after-first").await;
     eprintln!("beside hoard: healthy stream, largest gap: {gap:?}");
     assert!(gap < ON_TIME, "the healthy stream stalled for {gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_memory_limit_stops_a_memory_bomb() {
+    let host = Host::demo_with(&[
+        ("sluice.yaml", "cpuPerCallMs: 60000\n"),
+        ("ingresses/hostile.yaml", HOSTILE),
+    ])
+    .await;
+    let (status, content_type, body, took) = attack(&host, "hoard", "application/json").await;
+    eprintln!("hoard to 64 MiB: {status} in {took:?}");
+    assert_eq!((status, content_type.as_str()), (500, "application/json"));
+    assert_eq!(body, FAILED_JSON);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let (status, _, body, _) = attack(&host, "hoard-after-first", "text/event-stream").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, FIRST_THEN_FAILED_SSE);
+    host.assert_instances_released_within_a_second().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
