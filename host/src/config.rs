@@ -8,6 +8,8 @@
 //! memoryPerInstanceMiB: 64      # linear memory per instance
 //! cpuPerCallMs: 100             # CPU time per call into a component
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
+//! maxHeaderBytes: 65536         # request head (HTTP/1.1) or header list (HTTP/2); over it: 431
+//! maxHeaders: 100               # request header fields; over it: 431
 //! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
@@ -25,6 +27,9 @@ use serde::Deserialize;
 use crate::auth::AuthConfig;
 use crate::runtime::RuntimeConfig;
 
+/// hyper's smallest HTTP/1.1 read buffer; it panics on a smaller `max_buf_size`.
+const MIN_HEADER_BYTES: usize = 8 << 10;
+
 /// The parsed host config, with defaults filled in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -37,6 +42,8 @@ pub struct HostConfig {
     pub memory_per_instance_mib: u32,
     pub cpu_per_call_ms: u64,
     pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub bus_history_per_topic: usize,
     pub compile_cache: bool,
     pub drain_seconds: u64,
@@ -55,6 +62,8 @@ impl Default for HostConfig {
             memory_per_instance_mib: 64,
             cpu_per_call_ms: 100,
             max_body_bytes: 1 << 20,
+            max_header_bytes: 64 << 10,
+            max_headers: 100,
             bus_history_per_topic: 1000,
             compile_cache: true,
             drain_seconds: 10,
@@ -83,6 +92,12 @@ impl HostConfig {
 
     pub fn dispatch_timeout(&self) -> Duration {
         Duration::from_secs(self.dispatch_timeout_seconds.max(1))
+    }
+
+    /// The request-head limit in bytes, raised to hyper's minimum read buffer (8 KiB), below
+    /// which it refuses to run.
+    pub fn header_bytes_limit(&self) -> usize {
+        self.max_header_bytes.max(MIN_HEADER_BYTES)
     }
 
     /// `None` when streams may live forever.
@@ -144,6 +159,13 @@ mod tests {
         ] {
             assert!(HostConfig::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_header_limit_below_hypers_minimum_is_raised_to_it() {
+        let config = HostConfig::parse("maxHeaderBytes: 100\n").expect("valid");
+        assert_eq!(config.header_bytes_limit(), 8192);
+        assert_eq!(HostConfig::default().header_bytes_limit(), 65536);
     }
 
     #[test]

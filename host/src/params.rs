@@ -150,6 +150,7 @@ mod tests {
             query_params: vec![("size".into(), "limit".into()), ("id".into(), "id".into())],
             body,
             sse_retry: None,
+            max_connections: None,
         }
     }
 

@@ -102,3 +102,40 @@ async fn a_missing_mapped_parameter_is_a_400_naming_it() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_component_is_rejected_by_name_and_the_rest_still_serves() {
+    let dir = demo_dir();
+    let hello = std::fs::read(dir.path().join("components/hello.wasm")).expect("hello.wasm");
+    write(
+        dir.path(),
+        "components/truncated.wasm",
+        &hello[..hello.len() / 2],
+    );
+    write(dir.path(), "ingresses/truncated.yaml", b"uri: /resources/ingresses/truncated\nspec:\n  type: http\n  componentId: truncated\n  properties:\n    route: truncated\n    httpMethod: get\n");
+    let (addr, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = &problems[0];
+    assert!(
+        problem.contains("truncated.yaml")
+            && problem.contains("truncated.wasm")
+            && problem.contains("not a valid WebAssembly component"),
+        "{problem}"
+    );
+    let client = reqwest::Client::new();
+    let missing = client
+        .get(format!("http://{addr}/ingress/truncated"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(missing.status(), 404, "the broken ingress is not served");
+    let body = client
+        .get(format!("http://{addr}/ingress/api/hello"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, r#""Hello world""#);
+}

@@ -227,3 +227,188 @@ async fn a_client_that_stops_reading_is_dropped_and_fast_clients_are_not_delayed
     .await;
     assert!(closed.is_ok(), "the slow client's connection is still open");
 }
+
+/// Write `request` on a fresh connection and read until the server closes it: the bytes
+/// the client saw. A write error is ignored, since a server may stop reading at a limit.
+async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _ = stream.write_all(request).await;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the server answers and closes within 5 s");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// `GET /ingress/api/hello` over HTTP/1.1 with `host`, `connection: close` and `extra`.
+fn hello_request(extra: &[(String, String)]) -> Vec<u8> {
+    let mut request =
+        String::from("GET /ingress/api/hello HTTP/1.1\r\nhost: t\r\nconnection: close\r\n");
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
+fn numbered_headers(count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|n| (format!("x-h-{n}"), "v".to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_header_fields_than_max_headers_is_a_431() {
+    let (addr, _dir) = boot_with("maxHeaders: 20\n").await;
+    // `host` and `connection` count: 20 fields in all pass, 21 do not.
+    let at_limit = raw_exchange(addr, &hello_request(&numbered_headers(18))).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200 OK\r\n"), "{at_limit}");
+    assert!(at_limit.ends_with("\"Hello world\""), "{at_limit}");
+    let over = raw_exchange(addr, &hello_request(&numbered_headers(19))).await;
+    assert!(
+        over.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{over}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_head_over_max_header_bytes_is_a_431() {
+    let (addr, _dir) = boot_with("maxHeaderBytes: 16384\n").await;
+    let header = |len: usize| vec![("x-big".to_owned(), "b".repeat(len))];
+    let under = raw_exchange(addr, &hello_request(&header(15_000))).await;
+    assert!(under.starts_with("HTTP/1.1 200 OK\r\n"), "{under}");
+    let over = raw_exchange(addr, &hello_request(&header(17_000))).await;
+    assert!(
+        over.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{over}"
+    );
+    // The host is fine afterwards.
+    let again = raw_exchange(addr, &hello_request(&[])).await;
+    assert!(again.starts_with("HTTP/1.1 200 OK\r\n"), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_header_limits_are_431s_too() {
+    let (addr, _dir) = boot_with("maxHeaderBytes: 16384\nmaxHeaders: 20\n").await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let hello = |headers: Vec<(String, String)>| {
+        let mut request = client
+            .get(format!("http://{addr}/ingress/api/hello"))
+            .header("accept", "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    // `accept` counts: 20 fields in all pass, 21 do not.
+    let at_limit = hello(numbered_headers(19)).await.expect("request");
+    assert_eq!(at_limit.version(), reqwest::Version::HTTP_2);
+    assert_eq!(at_limit.status(), 200);
+    let too_many = hello(numbered_headers(20)).await.expect("request");
+    assert_eq!(too_many.status(), 431);
+    assert_eq!(too_many.headers()["content-type"], "application/json");
+    assert_eq!(
+        too_many.text().await.expect("body"),
+        r#"{"error":{"code":"HEADERS_TOO_LARGE","message":"the request has too many header fields"}}"#
+    );
+    let too_big = hello(vec![("x-big".to_owned(), "b".repeat(17_000))])
+        .await
+        .expect("request");
+    assert_eq!(too_big.status(), 431);
+    let fine = hello(Vec::new()).await.expect("request");
+    assert_eq!(fine.text().await.expect("body"), r#""Hello world""#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_max_body_bytes_is_a_413() {
+    let (addr, _dir) = boot_with("maxBodyBytes: 1024\n").await;
+    let post = |pad: usize| {
+        let body = format!(r#"{{"commands":[],"pad":"{}"}}"#, "p".repeat(pad));
+        reqwest::Client::new()
+            .post(format!("http://{addr}/ingress/api/skus/PROD-001/stock"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let under = post(900).await.expect("request");
+    assert_eq!(under.status(), 200);
+    let over = post(1100).await.expect("request");
+    assert_eq!(over.status(), 413);
+    assert_eq!(over.headers()["content-type"], "application/json");
+    assert_eq!(
+        over.text().await.expect("body"),
+        r#"{"error":{"code":"PAYLOAD_TOO_LARGE","message":"the request body is larger than 1024 bytes"}}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_serve() {
+    let capped = "uri: /resources/ingresses/capped\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/capped/{orderId}/events\n    httpMethod: get\n    maxConnections: 2\n";
+    let (addr, _dir) = boot_with_files("", &[("ingresses/capped.yaml", capped)]).await;
+    let open = |path: &str| sse(addr, path).send();
+    let first = open("/ingress/api/capped/ORD-1/events")
+        .await
+        .expect("request");
+    let second = open("/ingress/api/capped/ORD-2/events")
+        .await
+        .expect("request");
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+
+    for accept in ["text/event-stream", "application/json"] {
+        let refused = reqwest::Client::new()
+            .get(format!("http://{addr}/ingress/api/capped/ORD-3/events"))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 503, "{accept}");
+        assert_eq!(refused.headers()["retry-after"], "1");
+        assert_eq!(refused.headers()["content-type"], "application/json");
+        assert_eq!(
+            refused.text().await.expect("body"),
+            r#"{"error":{"code":"UNAVAILABLE","message":"too many concurrent connections to this ingress; retry shortly"}}"#
+        );
+    }
+    let other = open("/ingress/api/orders/ORD-3/events")
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 200, "the cap is this ingress's only");
+    let live = reqwest::get(format!("http://{addr}/_sluice/metrics"))
+        .await
+        .expect("metrics")
+        .json::<Value>()
+        .await
+        .expect("json")["liveInstances"]
+        .clone();
+    assert_eq!(live, 3, "a refused request takes no instance");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let retry = open("/ingress/api/capped/ORD-4/events")
+            .await
+            .expect("request");
+        if retry.status() == 200 {
+            break;
+        }
+        assert_eq!(retry.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the ingress's slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

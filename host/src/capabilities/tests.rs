@@ -258,3 +258,73 @@ async fn a_message_body_that_is_not_json_is_refused_before_the_backend() {
         .expect_err("bad body");
     assert!(matches!(error, ActorError::Failed(_)), "{error:?}");
 }
+
+/// Everything logged on this thread while the guard lives, as plain text.
+fn capture_logs() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(logs.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn every_denied_call_is_logged_as_a_warning_with_the_ingress_id() {
+    let (mut state, _) = instance(&[]);
+    let (logs, _guard) = capture_logs();
+    let denied_subscribe = state
+        .subscribe(vec!["feeds/news".into()], vec![], None)
+        .expect("no trap");
+    let denied_query = state
+        .run(skus("skuNumber == 'x'", &[]))
+        .await
+        .expect("no trap");
+    let message = Message {
+        type_: "reserve".into(),
+        alias: None,
+        body: None,
+    };
+    let denied_message = state
+        .message_actor("sku".into(), "s1".into(), vec![message], false)
+        .await
+        .expect("no trap");
+    assert!(matches!(denied_subscribe, Err(EventsError::Forbidden(_))));
+    assert!(matches!(denied_query, Err(QueryError::Forbidden(_))));
+    assert!(matches!(denied_message, Err(ActorError::Forbidden(_))));
+
+    let logs = String::from_utf8(logs.lock().expect("logs").clone()).expect("utf-8");
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per denial: {logs}");
+    for (line, (resource, action)) in lines.iter().zip([
+        ("feeds/news", "read"),
+        ("skus", "read"),
+        ("actors/sku", "reserve"),
+    ]) {
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains("capability call denied by acl"), "{line}");
+        assert!(line.contains("ingress=test"), "{line}");
+        assert!(
+            line.contains(&format!("resource={resource} action={action}")),
+            "{line}"
+        );
+    }
+}

@@ -14,6 +14,7 @@
 //!     queryParams: { pageSize: limit }    # parameter <- ?limit=
 //!     body: { mode: structured }          # or { mode: raw, parameter: body }
 //!     sse: { retry: 3000 }                # optional: `retry:` sent first on every stream
+//!     maxConnections: 100                 # optional: concurrent requests; over it: 503
 //! ```
 //! Unknown keys are errors, so a typo never silently changes what an ingress does.
 //! `body` defaults to `structured` for POST, PUT and PATCH and to no body otherwise.
@@ -58,6 +59,7 @@ struct PropertiesFile {
     query_params: BTreeMap<String, String>,
     body: Option<BodyFile>,
     sse: Option<SseFile>,
+    max_connections: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +106,9 @@ pub struct IngressSpec {
     pub body: BodyMode,
     /// The reconnection delay (ms) to send first on every SSE stream.
     pub sse_retry: Option<u64>,
+    /// Concurrent requests (open streams included) this ingress serves; `None` for no cap
+    /// of its own (the host's `maxInstances` still applies).
+    pub max_connections: Option<u32>,
 }
 
 /// Why an ingress file was rejected. The caller adds the file name.
@@ -165,6 +170,12 @@ impl IngressSpec {
             };
             headers.push((parameter, name));
         }
+        if properties.max_connections == Some(0) {
+            return invalid(
+                "spec.properties.maxConnections must be at least 1 (leave it out for no cap)"
+                    .into(),
+            );
+        }
         let body = match properties.body {
             Some(BodyFile::Structured) => BodyMode::Structured,
             Some(BodyFile::Raw { parameter }) => BodyMode::Raw { parameter },
@@ -185,6 +196,7 @@ impl IngressSpec {
             query_params: properties.query_params.into_iter().collect(),
             body,
             sse_retry: properties.sse.and_then(|sse| sse.retry),
+            max_connections: properties.max_connections,
         })
     }
 }
@@ -215,6 +227,7 @@ spec:
     queryParams: { pageSize: limit }
     body: { mode: raw, parameter: payload }
     sse: { retry: 2500 }
+    maxConnections: 7
 ";
 
     #[test]
@@ -241,6 +254,7 @@ spec:
             }
         );
         assert_eq!(spec.sse_retry, Some(2500));
+        assert_eq!(spec.max_connections, Some(7));
     }
 
     #[test]
@@ -304,6 +318,16 @@ spec:
                 "mode: raw, parameter: payload",
                 "mode: gzip",
                 "unknown variant `gzip`",
+            ),
+            (
+                "maxConnections: 7",
+                "maxConnections: 0",
+                "spec.properties.maxConnections must be at least 1",
+            ),
+            (
+                "maxConnections: 7",
+                "maxConnections: -1",
+                "spec.properties.maxConnections: invalid type: integer `-1`, expected u32",
             ),
         ] {
             let err = rejection(&FULL.replace(from, to));

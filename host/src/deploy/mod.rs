@@ -15,6 +15,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 pub use manifest::{BodyMode, IngressSpec};
 pub use seed::seed_store;
 
@@ -23,11 +25,50 @@ use crate::route::RouteTable;
 use crate::runtime::bindings::IngressPre;
 use crate::runtime::{InstanceState, Runtime};
 
-/// One servable ingress: its spec, its pre-instantiated component and its capabilities.
+/// One servable ingress: its spec, its pre-instantiated component, its capabilities and
+/// its own connection cap.
 pub struct Ingress {
     pub spec: IngressSpec,
     pub pre: IngressPre<InstanceState>,
     pub context: Arc<IngressContext>,
+    /// One permit per request in flight, when `maxConnections` is set.
+    connections: Option<Arc<Semaphore>>,
+}
+
+/// The ingress is serving `maxConnections` requests already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the ingress is at its connection cap")]
+pub struct AtCapacity;
+
+impl Ingress {
+    pub fn new(
+        spec: IngressSpec,
+        pre: IngressPre<InstanceState>,
+        context: Arc<IngressContext>,
+    ) -> Self {
+        let connections = spec
+            .max_connections
+            .map(|cap| Arc::new(Semaphore::new(cap as usize)));
+        Self {
+            spec,
+            pre,
+            context,
+            connections,
+        }
+    }
+
+    /// A place among this ingress's connections (`None` when it has no cap of its own),
+    /// held until the request's instance is dropped.
+    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, AtCapacity> {
+        match &self.connections {
+            Some(connections) => connections
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| AtCapacity),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Everything a deploy directory serves.
@@ -109,7 +150,7 @@ pub fn load(
             backends: backends.clone(),
         });
         let (method, route) = (spec.method.clone(), spec.route.clone());
-        let ingress = Arc::new(Ingress { spec, pre, context });
+        let ingress = Arc::new(Ingress::new(spec, pre, context));
         match deployment.routes.insert(method, &route, ingress.clone()) {
             Ok(()) => deployment.ingresses.push(ingress),
             Err(err) => problems.push(Problem::new(&file, format!("spec.properties.route: {err}"))),

@@ -137,6 +137,7 @@ impl Runtime {
         self.live.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
             _permit: permit,
+            _ingress_permit: None,
             live: self.live.clone(),
         })
     }
@@ -183,7 +184,18 @@ impl Runtime {
 /// A reserved place in the instance pool; counted as live until dropped.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    /// The place among its ingress's connections, if that ingress has a cap.
+    _ingress_permit: Option<OwnedSemaphorePermit>,
     live: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    /// Also hold `permit` (the ingress's connection cap), so it is released exactly when
+    /// the instance is, whichever way the request ends.
+    pub fn with_ingress_permit(mut self, permit: Option<OwnedSemaphorePermit>) -> Self {
+        self._ingress_permit = permit;
+        self
+    }
 }
 
 impl Drop for Slot {

@@ -46,6 +46,10 @@ impl App {
         peer: SocketAddr,
         hang_up: Arc<Notify>,
     ) -> Response<Body> {
+        // HTTP/1.1 heads are cut by hyper (`max_headers`); HTTP/2 has only a size limit.
+        if request.headers().len() > self.config.max_headers {
+            return respond::headers_too_large();
+        }
         let path = request.uri().path();
         if let Some(route) = path.strip_prefix("/ingress/") {
             let route = route.to_owned();
@@ -109,6 +113,7 @@ impl Server {
 
     async fn accept_until(&self, shutdown: impl Future<Output = ()>, graceful: &GracefulShutdown) {
         tokio::pin!(shutdown);
+        let builder = connection_builder(&self.app.config);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -134,7 +139,7 @@ impl Server {
                 let (app, hang_up) = (app.clone(), hang_up_for_requests.clone());
                 async move { Ok::<_, Infallible>(app.handle(request, peer, hang_up).await) }
             });
-            let connection = auto::Builder::new(TokioExecutor::new())
+            let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
             let connection = graceful.watch(connection);
@@ -150,4 +155,20 @@ impl Server {
             });
         }
     }
+}
+
+/// HTTP/1.1 and HTTP/2 with the configured header limits: an HTTP/1.1 head over
+/// `maxHeaderBytes` or with more than `maxHeaders` fields, or an HTTP/2 header list over
+/// `maxHeaderBytes`, is answered 431 by hyper (HTTP/1.1 then closes the connection).
+fn connection_builder(config: &HostConfig) -> auto::Builder<TokioExecutor> {
+    let max_bytes = config.header_bytes_limit();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(max_bytes)
+        .max_headers(config.max_headers);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(max_bytes).unwrap_or(u32::MAX));
+    builder
 }

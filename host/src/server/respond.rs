@@ -59,16 +59,14 @@ pub async fn run(
     mode: Mode,
     settings: StreamSettings,
 ) -> Response<Body> {
-    let Some(slot) = runtime.reserve() else {
-        let mut response = error_response(
-            "UNAVAILABLE",
-            "too many concurrent connections; retry shortly",
-        );
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+    // The ingress's own cap first: a request it refuses takes no place in the pool.
+    let Ok(ingress_permit) = ingress.admit() else {
+        return unavailable("too many concurrent connections to this ingress; retry shortly");
     };
+    let Some(slot) = runtime.reserve() else {
+        return unavailable("too many concurrent connections; retry shortly");
+    };
+    let slot = slot.with_ingress_permit(ingress_permit);
     let id = &ingress.spec.id;
     let mut instance = match runtime
         .instantiate(&ingress.pre, ingress.context.clone(), slot)
@@ -237,6 +235,25 @@ fn guest_error_response(error: types::Error) -> Response<Body> {
         error.status,
         details,
     ))
+}
+
+/// 431 with the documented error body: more header fields than `maxHeaders`.
+pub fn headers_too_large() -> Response<Body> {
+    into_response(JsonResponse::error(
+        "HEADERS_TOO_LARGE",
+        "the request has too many header fields",
+        Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16()),
+        None,
+    ))
+}
+
+/// 503 with `Retry-After: 1`: a cap is reached, and a place usually frees up soon.
+fn unavailable(message: &str) -> Response<Body> {
+    let mut response = error_response("UNAVAILABLE", message);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn component_failed() -> Response<Body> {
