@@ -12,7 +12,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use support::Host;
 
-const HOSTILE: &str = "uri: /resources/ingresses/hostile\nspec:\n  type: http\n  componentId: limits-hostile\n  properties:\n    route: api/hostile/{attack}\n    httpMethod: get\n";
+const HOSTILE: &str = "uri: /resources/ingresses/hostile\nspec:\n  type: http\n  componentId: limits-hostile\n  properties:\n    route: api/hostile/{attack}\n    httpMethod: get\n    isPublic: true\n";
 
 const FAILED_JSON: &str =
     r#"{"error":{"code":"COMPONENT_FAILED","message":"the component failed"}}"#;

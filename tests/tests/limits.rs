@@ -121,7 +121,7 @@ async fn streams_end_with_a_farewell_comment_at_the_maximum_lifetime() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingress_retry_is_sent_first_on_every_stream() {
-    let ingress = "uri: /resources/ingresses/hello-retry\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello-retry\n    httpMethod: get\n    sse: { retry: 2500 }\n";
+    let ingress = "uri: /resources/ingresses/hello-retry\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello-retry\n    httpMethod: get\n    isPublic: true\n    sse: { retry: 2500 }\n";
     let (addr, _dir) = boot_with_files("", &[("ingresses/hello-retry.yaml", ingress)]).await;
     let body = sse(addr, "/ingress/api/hello-retry")
         .send()
@@ -355,7 +355,7 @@ async fn a_body_over_max_body_bytes_is_a_413() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_serve() {
-    let capped = "uri: /resources/ingresses/capped\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/capped/{orderId}/events\n    httpMethod: get\n    maxConnections: 2\n";
+    let capped = "uri: /resources/ingresses/capped\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/capped/{orderId}/events\n    httpMethod: get\n    isPublic: true\n    maxConnections: 2\n";
     let (addr, _dir) = boot_with_files("", &[("ingresses/capped.yaml", capped)]).await;
     let open = |path: &str| sse(addr, path).send();
     let first = open("/ingress/api/capped/ORD-1/events")

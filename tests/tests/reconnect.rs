@@ -121,6 +121,7 @@ spec:
   properties:
     route: api/test/fails-after/{n}
     httpMethod: get
+    isPublic: true
 ";
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use support::Host;
 
-const PROBES: &str = "uri: /resources/ingresses/sandbox-probes\nspec:\n  type: http\n  componentId: sandbox-probes\n  properties:\n    route: api/probe/{probe}\n    httpMethod: get\n    queryParams: { port: port, path: path, code: code }\n";
+const PROBES: &str = "uri: /resources/ingresses/sandbox-probes\nspec:\n  type: http\n  componentId: sandbox-probes\n  properties:\n    route: api/probe/{probe}\n    httpMethod: get\n    isPublic: true\n    queryParams: { port: port, path: path, code: code }\n";
 
 const FAILED_JSON: &str =
     r#"{"error":{"code":"COMPONENT_FAILED","message":"the component failed"}}"#;
