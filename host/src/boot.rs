@@ -10,6 +10,7 @@ use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
+use crate::cors::CorsPolicy;
 use crate::deploy::{self, Problem};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::server::{App, Server};
@@ -62,6 +63,10 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         Some(auth) => Authenticator::load(auth, dir)?,
         None => Authenticator::default(),
     };
+    let cors = CorsPolicy::from_config(&config.cors).map_err(|reason| BootError::Config {
+        file: config_file.display().to_string(),
+        reason,
+    })?;
     let store_file = dir.join(&config.store);
     let store = SqliteStore::open(&store_file).map_err(|err| BootError::Store {
         file: store_file.display().to_string(),
@@ -106,6 +111,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         backends,
         config,
         auth,
+        cors,
         draining: tokio::sync::watch::Sender::new(false),
         index_page: std::fs::read(dir.join("public").join("index.html"))
             .ok()

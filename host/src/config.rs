@@ -15,6 +15,7 @@
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
 //! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is disconnected
+//! cors: { allowedOrigins: [] }  # web origins that may call from a browser: see `crate::cors`
 //! auth: { … }                   # caller tokens: see `crate::auth` (none: only public ingresses answer)
 //! ```
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::AuthConfig;
+use crate::cors::CorsConfig;
 use crate::runtime::RuntimeConfig;
 
 /// hyper's smallest HTTP/1.1 read buffer; it panics on a smaller `max_buf_size`.
@@ -50,6 +52,7 @@ pub struct HostConfig {
     pub max_stream_lifetime_seconds: u64,
     pub dispatch_timeout_seconds: u64,
     pub auth: Option<AuthConfig>,
+    pub cors: CorsConfig,
 }
 
 impl Default for HostConfig {
@@ -70,6 +73,7 @@ impl Default for HostConfig {
             max_stream_lifetime_seconds: 0,
             dispatch_timeout_seconds: 10,
             auth: None,
+            cors: CorsConfig::default(),
         }
     }
 }

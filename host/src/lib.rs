@@ -13,6 +13,7 @@ pub mod backends;
 pub mod boot;
 pub mod capabilities;
 pub mod config;
+pub mod cors;
 pub mod deploy;
 pub mod encode;
 pub mod negotiate;

@@ -151,6 +151,7 @@ mod tests {
             body,
             sse_retry: None,
             max_connections: None,
+            cors_origins: None,
         }
     }
 

@@ -15,6 +15,7 @@
 //!     body: { mode: structured }          # or { mode: raw, parameter: body }
 //!     sse: { retry: 3000 }                # optional: `retry:` sent first on every stream
 //!     maxConnections: 100                 # optional: concurrent requests; over it: 503
+//!     cors: { allowedOrigins: [https://shop.example] }  # optional: replaces sluice.yaml's list
 //! ```
 //! Unknown keys are errors, so a typo never silently changes what an ingress does.
 //! `body` defaults to `structured` for POST, PUT and PATCH and to no body otherwise.
@@ -25,6 +26,7 @@ use http::{HeaderName, Method};
 use serde::Deserialize;
 
 use crate::capabilities::Acl;
+use crate::cors::Origins;
 
 const URI_PREFIX: &str = "/resources/ingresses/";
 
@@ -60,6 +62,13 @@ struct PropertiesFile {
     body: Option<BodyFile>,
     sse: Option<SseFile>,
     max_connections: Option<u32>,
+    cors: Option<CorsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CorsFile {
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +118,8 @@ pub struct IngressSpec {
     /// Concurrent requests (open streams included) this ingress serves; `None` for no cap
     /// of its own (the host's `maxInstances` still applies).
     pub max_connections: Option<u32>,
+    /// Web origins that may call this ingress, replacing the host's list.
+    pub cors_origins: Option<Origins>,
 }
 
 /// Why an ingress file was rejected. The caller adds the file name.
@@ -176,6 +187,13 @@ impl IngressSpec {
                     .into(),
             );
         }
+        let cors_origins = match properties.cors {
+            Some(cors) => Some(
+                Origins::parse(&cors.allowed_origins)
+                    .map_err(|err| ManifestError::Invalid(format!("spec.properties.cors.{err}")))?,
+            ),
+            None => None,
+        };
         let body = match properties.body {
             Some(BodyFile::Structured) => BodyMode::Structured,
             Some(BodyFile::Raw { parameter }) => BodyMode::Raw { parameter },
@@ -197,6 +215,7 @@ impl IngressSpec {
             body,
             sse_retry: properties.sse.and_then(|sse| sse.retry),
             max_connections: properties.max_connections,
+            cors_origins,
         })
     }
 }

@@ -1,13 +1,14 @@
-//! Route → negotiate → resolve parameters → respond, for `/ingress/<route>`.
+//! Route → CORS → auth → negotiate → resolve parameters → respond, for `/ingress/<route>`.
 
-use http::header::{ACCEPT, ALLOW, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::header::{ACCEPT, ALLOW, ORIGIN, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::App;
 use super::respond::{self, Body};
 use crate::auth::{Caller, Rejection, ingress_permission};
+use crate::cors;
 use crate::deploy::{BodyMode, Ingress};
 use crate::negotiate::{Mode, negotiate};
 use crate::params::{self, Resolved};
@@ -15,6 +16,71 @@ use crate::route::RouteMatch;
 use crate::runtime::bindings::types;
 
 pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    route: &str,
+    hang_up: std::sync::Arc<tokio::sync::Notify>,
+) -> Response<Body> {
+    // Only browsers send Origin; everyone else skips CORS entirely.
+    let Some(origin) = request.headers().get(ORIGIN).cloned() else {
+        return serve(app, request, route, hang_up).await;
+    };
+    if cors::is_preflight(request.method(), request.headers()) {
+        return preflight(app, &request, route);
+    }
+    let ingress = match app.deployment.routes.lookup(request.method(), route) {
+        RouteMatch::Found { value, .. } => Some(value.clone()),
+        _ => None,
+    };
+    let mut response = serve(app, request, route, hang_up).await;
+    let own_origins = ingress
+        .as_ref()
+        .and_then(|ingress| ingress.spec.cors_origins.as_ref());
+    app.cors
+        .decorate(own_origins, &origin, response.headers_mut());
+    response
+}
+
+/// Answer a CORS preflight for the ingress serving the requested method. It needs no token:
+/// browsers never send credentials on a preflight.
+fn preflight(app: &App, request: &Request<Incoming>, route: &str) -> Response<Body> {
+    let Some(method) = cors::requested_method(request.headers()) else {
+        return respond::error_response(
+            "BAD_REQUEST",
+            "Access-Control-Request-Method is not an HTTP method",
+        );
+    };
+    let ingress = match app.deployment.routes.lookup(&method, route) {
+        RouteMatch::Found { value, .. } => value.clone(),
+        RouteMatch::MethodNotAllowed { allow } => return method_not_allowed(&allow),
+        RouteMatch::NotFound | RouteMatch::InvalidParameter { .. } => {
+            return respond::error_response("NOT_FOUND", "no such route");
+        }
+    };
+    let mapped: Vec<HeaderName> = ingress
+        .spec
+        .headers
+        .iter()
+        .map(|(_, header)| header.clone())
+        .collect();
+    match app.cors.preflight(
+        ingress.spec.cors_origins.as_ref(),
+        request.headers(),
+        &method,
+        &mapped,
+    ) {
+        Ok(headers) => {
+            let mut response = Response::new(respond::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(refusal) => respond::error_response("FORBIDDEN", &refusal.to_string()),
+    }
+}
+
+/// Route → auth → negotiate → parameters → respond.
+async fn serve(
     app: &App,
     request: Request<Incoming>,
     route: &str,

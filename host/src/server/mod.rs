@@ -31,6 +31,8 @@ pub struct App {
     pub deployment: Deployment,
     pub backends: Backends,
     pub config: HostConfig,
+    /// Which web origins may call from a browser.
+    pub cors: crate::cors::CorsPolicy,
     /// Checks callers' bearer tokens.
     pub auth: crate::auth::Authenticator,
     /// Set to `true` once the host drains: open streams end so clients reconnect elsewhere.
