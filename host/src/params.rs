@@ -6,7 +6,7 @@
 //! A raw body is bound to its parameter as a JSON string when it is UTF-8 (and is always
 //! available to the component as bytes).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::deploy::{BodyMode, IngressSpec};
@@ -58,7 +58,7 @@ pub fn resolve(
     for (parameter, header) in &spec.headers {
         let mut values = Vec::new();
         for value in headers.get_all(header) {
-            let value = value.to_str().map_err(|_| ParamError::HeaderNotUtf8 {
+            let value = header_text(value).ok_or_else(|| ParamError::HeaderNotUtf8 {
                 parameter: parameter.clone(),
                 header: header.to_string(),
             })?;
@@ -118,6 +118,13 @@ pub fn resolve(
     })
 }
 
+/// A header value as text. Not [`HeaderValue::to_str`], which refuses everything beyond
+/// visible ASCII: clients send non-ASCII text UTF-8 encoded (`EventSource` does so for
+/// `Last-Event-ID`), and the error for a refused value says "not valid UTF-8".
+fn header_text(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
 /// The id a reconnecting client resumes after: the `Last-Event-ID` header, or, without one,
 /// the first `lastEventId` in the decoded `query` pairs (for a first connection, which cannot
 /// set headers). Handed on exactly as sent, empty or not: what an id means is the component's
@@ -125,15 +132,16 @@ pub fn resolve(
 /// the first counts, as with the query.
 ///
 /// # Errors
-/// [`ParamError::LastEventIdNotUtf8`] when the header holds anything but visible ASCII.
+/// [`ParamError::LastEventIdNotUtf8`] when the header is not UTF-8, so it cannot be handed on
+/// as text. (`EventSource` sends the id UTF-8 encoded, so non-ASCII ids are fine.)
 pub fn last_event_id(
     headers: &HeaderMap,
     query: &[(String, String)],
 ) -> Result<Option<String>, ParamError> {
     match headers.get("last-event-id") {
-        Some(value) => match value.to_str() {
-            Ok(text) => Ok(Some(text.to_owned())),
-            Err(_) => Err(ParamError::LastEventIdNotUtf8),
+        Some(value) => match header_text(value) {
+            Some(text) => Ok(Some(text.to_owned())),
+            None => Err(ParamError::LastEventIdNotUtf8),
         },
         None => Ok(query
             .iter()
@@ -314,6 +322,15 @@ mod tests {
         assert_eq!(from_header.last_event_id.as_deref(), Some("9"));
     }
 
+    #[test]
+    fn a_utf8_header_value_is_text_not_an_error() {
+        let mut headers = HeaderMap::new();
+        let name = HeaderValue::from_bytes("José".as_bytes()).expect("obs-text is allowed");
+        headers.insert("x-user", name);
+        let resolved = resolve(&spec(BodyMode::None), route("r"), &headers, None, b"").expect("ok");
+        assert_eq!(resolved.params["user"], json!("José"));
+    }
+
     fn last_event_id_of(header: Option<&[u8]>, query: &str) -> Result<Option<String>, ParamError> {
         let mut headers = HeaderMap::new();
         if let Some(header) = header {
@@ -338,6 +355,7 @@ mod tests {
             "hb-42",
             " 7 ",
             "a,b;c",
+            "café",
         ] {
             let got = last_event_id_of(Some(sent.as_bytes()), "lastEventId=1");
             assert_eq!(got, Ok(Some(sent.to_owned())), "{sent:?}");
