@@ -158,7 +158,8 @@ impl Request {
     }
 
     /// [`last_event_id`](Request::last_event_id) read as a bus event id (a decimal `u64`),
-    /// for [`events_after`](crate::events_after). `None` when absent or not a number.
+    /// for [`events_after`](crate::events_after). `None` when absent or anything but ASCII
+    /// digits that fit a `u64`: no sign, no spaces, as the host writes ids.
     ///
     /// # Examples
     ///
@@ -172,7 +173,12 @@ impl Request {
     /// }
     /// ```
     pub fn last_bus_event_id(&self) -> Option<u64> {
-        self.last_event_id.as_deref()?.parse().ok()
+        let id = self.last_event_id.as_deref()?;
+        // `u64::from_str` also takes a leading `+`, which no id the host sent ever has.
+        if !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        id.parse().ok()
     }
 
     /// The raw body, when the ingress maps it with `body: { mode: raw, parameter: … }`.
@@ -695,6 +701,33 @@ mod tests {
         req.last_event_id = Some("41".into());
         assert_eq!(req.last_bus_event_id(), Some(41));
         req.last_event_id = Some("hb-42".into());
+        assert_eq!(req.last_bus_event_id(), None);
+    }
+
+    #[test]
+    fn last_bus_event_id_rejects_malformed_ids() {
+        let mut req = request(&[]);
+        for (sent, expected) in [
+            ("0", Some(0)),
+            ("007", Some(7)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("", None),
+            ("18446744073709551616", None),
+            ("99999999999999999999999", None),
+            ("-1", None),
+            ("+5", None),
+            (" 5", None),
+            ("5 ", None),
+            ("1.0", None),
+            ("1e3", None),
+            ("0x10", None),
+            ("5\0", None),
+            ("\u{663}", None),
+        ] {
+            req.last_event_id = Some(sent.into());
+            assert_eq!(req.last_bus_event_id(), expected, "{sent:?}");
+        }
+        req.last_event_id = None;
         assert_eq!(req.last_bus_event_id(), None);
     }
 }
