@@ -189,7 +189,8 @@ impl IngressSpec {
     }
 }
 
-fn is_component_id(id: &str) -> bool {
+/// A file stem under `components/`: no path separators, no leading `.` (so no `..`).
+pub(super) fn is_component_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('.')
         && id
