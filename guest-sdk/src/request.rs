@@ -500,6 +500,14 @@ mod tests {
     }
 
     #[test]
+    fn numbers_arrive_exactly_as_the_host_wrote_them() {
+        // The host writes f64s as their shortest text; serde_json's default parser may read
+        // such text one bit off (here 1.844674400106185e32).
+        let req = request(&[("x", "1.8446744001061846e+32")]);
+        assert_eq!(req.param::<f64>("x").unwrap(), 1.8446744001061846e32);
+    }
+
+    #[test]
     fn bools_parse_from_json_and_exact_strings() {
         let req = request(&[
             ("a", "true"),

@@ -460,6 +460,19 @@ mod tests {
     }
 
     #[test]
+    fn body_numbers_cross_to_the_component_as_json_text_exactly() {
+        // The component parses `value.to_string()` again; without correctly rounded float
+        // parsing the second parse could land one bit off.
+        let resolved = structured(b"{\"x\":184467440010618446744001067593865}").expect("ok");
+        let x = &resolved.params["x"];
+        assert_eq!(x.as_f64(), Some(1.8446744001061846e32));
+        assert_eq!(
+            serde_json::from_str::<Value>(&x.to_string()).ok().as_ref(),
+            Some(x)
+        );
+    }
+
+    #[test]
     fn body_fields_keep_their_json_types_and_unicode() {
         let resolved = structured(
             r#"{"n":-0.5,"big":18446744073709551615,"s":"\u00e9\n","e":{},"z":null}"#.as_bytes(),
