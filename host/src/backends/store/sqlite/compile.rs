@@ -19,13 +19,13 @@ pub(super) const MAX_LIST_ARGUMENT_LEN: usize = 1000;
 
 /// SQL text and its parameters, `?1` first.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Sql {
+pub struct Sql {
     pub text: String,
     pub params: Vec<SqlValue>,
 }
 
 /// The statement for `query` on `table` (already validated), with `now` as Unix seconds.
-pub(super) fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
+pub fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
     let expected = query.filter.as_ref().map_or(0, Expr::placeholder_count);
     if expected != query.arguments.len() {
         return Err(StoreError::ArgumentCount {
