@@ -227,3 +227,33 @@ async fn a_client_that_stops_reading_is_dropped_and_fast_clients_are_not_delayed
     .await;
     assert!(closed.is_ok(), "the slow client's connection is still open");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_limit_is_a_413_and_a_malformed_one_a_400() {
+    let (addr, _dir) = boot_with("maxBodyBytes: 64\n").await;
+    let post = |body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/ingress/api/skus/PROD-001/stock"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let padded = |len: usize| {
+        let mut body = br#"{"commands":[],"pad":""#.to_vec();
+        body.resize(len - 2, b'x');
+        body.extend_from_slice(br#""}"#);
+        body
+    };
+    let response = post(padded(65)).await.expect("request");
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    let response = post(padded(64)).await.expect("request");
+    assert_ne!(response.status(), 413, "64 bytes are within the limit");
+    for malformed in [&b"[1]"[..], b"{\"commands\":", b"{\"a\":\"\xff\"}"] {
+        let response = post(malformed.to_vec()).await.expect("request");
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "INVALID_BODY");
+    }
+}
