@@ -5,7 +5,9 @@
 //!    package name is its componentId; anything unclassified fails the build.
 //! 2. Runs a nested `cargo build --release --target wasm32-wasip2` on that workspace, with
 //!    its own target directory (`target/wasm32-components`, so it never waits on the outer
-//!    build's lock) and without the outer build's flags, wrappers and jobserver.
+//!    build's lock), without the outer build's flags, wrappers and jobserver, and on the
+//!    toolchain `rust-toolchain.toml` pins even when the host is built by another (a nightly,
+//!    for `cargo fuzz`).
 //! 3. Writes `$OUT_DIR/components.rs`:
 //!    - `COMPONENTS`: `(componentId, wasm bytes)` for every member, sorted by id;
 //!    - `DEMO_FILES`: `(path relative to components/demo, bytes)` for every demo file,
@@ -40,9 +42,9 @@ fn main() {
         .map(|member| Component::read(&components_dir, member))
         .collect();
 
-    ensure_target_installed();
+    ensure_target_installed(&root);
     let target_dir = root.join("target").join("wasm32-components");
-    build_components(&components_dir.join("Cargo.toml"), &target_dir);
+    build_components(&root, &components_dir.join("Cargo.toml"), &target_dir);
 
     let wasm_out = out_dir.join("components");
     fs::create_dir_all(&wasm_out)
@@ -172,11 +174,32 @@ fn watch(root: &Path, components_dir: &Path, members: &[String]) {
     }
 }
 
+/// A command for `program` (`cargo`, `rustc`, `rustup`) on the toolchain that builds the
+/// components: the one `rust-toolchain.toml` pins, which lists wasm32-wasip2.
+///
+/// The host itself may be built by another toolchain (`cargo +nightly fuzz` uses a nightly,
+/// whose wasm32-wasip2 standard library may not even exist). Under rustup, its proxies pick the
+/// pinned toolchain from the file when run in the workspace without the outer build's choice
+/// (`RUSTUP_TOOLCHAIN`, and `RUSTC` pointing into that toolchain). Without rustup, the outer
+/// build's own program (named by the variable `outer`: `CARGO`, `RUSTC`) is used.
+fn pinned_toolchain(program: &str, outer: Option<&str>, root: &Path) -> Command {
+    if env::var_os("RUSTUP_TOOLCHAIN").is_none() {
+        let outer = outer.and_then(env::var_os);
+        return Command::new(outer.unwrap_or_else(|| program.into()));
+    }
+    let mut command = Command::new(program);
+    command
+        .current_dir(root)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTUP_TOOLCHAIN_SOURCE")
+        .env_remove("RUSTC");
+    command
+}
+
 /// Install the wasm32-wasip2 standard library with rustup when it is missing (once).
-fn ensure_target_installed() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+fn ensure_target_installed(root: &Path) {
     let installed = || {
-        let output = Command::new(&rustc)
+        let output = pinned_toolchain("rustc", Some("RUSTC"), root)
             .args(["--print", "sysroot"])
             .output()
             .ok()?;
@@ -193,7 +216,7 @@ fn ensure_target_installed() {
         return;
     }
     println!("cargo:warning=the {TARGET} target is missing; running `rustup target add {TARGET}`");
-    let added = Command::new("rustup")
+    let added = pinned_toolchain("rustup", None, root)
         .args(["target", "add", TARGET])
         .stdout(Stdio::null())
         .status();
@@ -206,9 +229,8 @@ fn ensure_target_installed() {
 }
 
 /// The nested build, with a clean environment.
-fn build_components(manifest: &Path, target_dir: &Path) {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+fn build_components(root: &Path, manifest: &Path, target_dir: &Path) {
+    let mut command = pinned_toolchain("cargo", Some("CARGO"), root);
     command
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(manifest)

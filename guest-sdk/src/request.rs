@@ -184,7 +184,8 @@ impl Request {
     }
 
     /// [`last_event_id`](Request::last_event_id) read as a bus event id (a decimal `u64`),
-    /// for [`events_after`](crate::events_after). `None` when absent or not a number.
+    /// for [`events_after`](crate::events_after). `None` when absent or anything but ASCII
+    /// digits that fit a `u64`: no sign, no spaces, as the host writes ids.
     ///
     /// # Examples
     ///
@@ -198,7 +199,12 @@ impl Request {
     /// }
     /// ```
     pub fn last_bus_event_id(&self) -> Option<u64> {
-        self.last_event_id.as_deref()?.parse().ok()
+        let id = self.last_event_id.as_deref()?;
+        // `u64::from_str` also takes a leading `+`, which no id the host sent ever has.
+        if !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        id.parse().ok()
     }
 
     /// The raw body, when the ingress maps it with `body: { mode: raw, parameter: … }`.
@@ -615,6 +621,14 @@ mod tests {
     }
 
     #[test]
+    fn numbers_arrive_exactly_as_the_host_wrote_them() {
+        // The host writes f64s as their shortest text; serde_json's default parser may read
+        // such text one bit off (here 1.844674400106185e32).
+        let req = request(&[("x", "1.8446744001061846e+32")]);
+        assert_eq!(req.param::<f64>("x").unwrap(), 1.8446744001061846e32);
+    }
+
+    #[test]
     fn bools_parse_from_json_and_exact_strings() {
         let req = request(&[
             ("a", "true"),
@@ -661,12 +675,188 @@ mod tests {
         assert!(err.message().chars().count() < 120);
     }
 
+    /// The error code for parameter `x` sent as the JSON text `json`, read as a `T`.
+    fn code_of<T: FromParam + std::fmt::Debug>(json: &str) -> Result<T, String> {
+        request(&[("x", json)])
+            .param::<T>("x")
+            .map_err(|err| err.code().to_owned())
+    }
+
+    const INVALID: &str = "INVALID_PARAMETER";
+    const MISSING: &str = "MISSING_PARAMETER";
+
+    #[test]
+    fn text_params_reject_arrays_and_objects_and_keep_non_json_as_is() {
+        for json in ["[]", "[\"a\"]", "{}", r#"{"a":"b"}"#] {
+            assert_eq!(code_of::<String>(json), Err(INVALID.into()), "{json}");
+        }
+        assert_eq!(code_of::<String>("null"), Err(MISSING.into()));
+        assert_eq!(code_of::<String>(r#""""#), Ok(String::new()));
+        // Not JSON: the host never sends such text, but it is kept rather than lost.
+        for raw in ["", "\"unterminated", "x\0y", "{", "nul", "'single'"] {
+            assert_eq!(code_of::<String>(raw), Ok(raw.to_owned()), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn uuid_params_take_the_four_uuid_forms_and_nothing_else() {
+        let expected = uuid::Uuid::from_u128(0x6f1c2a4e_3b5d_4c7e_8f90_1a2b3c4d5e6f);
+        for form in [
+            r#""6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f""#,
+            r#""6f1c2a4e3b5d4c7e8f901a2b3c4d5e6f""#,
+            r#""{6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f}""#,
+            r#""urn:uuid:6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f""#,
+        ] {
+            assert_eq!(code_of::<uuid::Uuid>(form), Ok(expected), "{form}");
+        }
+        for bad in [
+            r#""""#,
+            r#""6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6""#,
+            r#""6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f0""#,
+            r#""6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6g""#,
+            r#"" 6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f""#,
+            r#""6f1c2a4e-3b5d4c7e-8f90-1a2b3c4d5e6f-""#,
+            r#""{6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f""#,
+            r#""6f1c2a4e\u00003b5d-4c7e-8f90-1a2b3c4d5e6f""#,
+            "42",
+            "true",
+            "[\"6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f\"]",
+        ] {
+            assert_eq!(code_of::<uuid::Uuid>(bad), Err(INVALID.into()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn integer_params_reject_malformed_and_out_of_range_values() {
+        for bad in [
+            r#""""#,
+            r#"" 42""#,
+            r#""42 ""#,
+            r#""4_2""#,
+            r#""0x10""#,
+            r#""1e3""#,
+            r#""4.0""#,
+            r#""٤٢""#,
+            "4.0",
+            "1e2",
+            "true",
+            "[1]",
+            r#""9223372036854775808""#,
+            "9223372036854775808",
+            r#""-9223372036854775809""#,
+        ] {
+            assert_eq!(code_of::<i64>(bad), Err(INVALID.into()), "i64 {bad}");
+        }
+        for bad in [
+            "-1",
+            r#""-1""#,
+            r#""-0""#,
+            "18446744073709551616",
+            r#""18446744073709551616""#,
+        ] {
+            assert_eq!(code_of::<u64>(bad), Err(INVALID.into()), "u64 {bad}");
+        }
+        for bad in ["2147483648", r#""-2147483649""#] {
+            assert_eq!(code_of::<i32>(bad), Err(INVALID.into()), "i32 {bad}");
+        }
+        for bad in ["4294967296", "-1"] {
+            assert_eq!(code_of::<u32>(bad), Err(INVALID.into()), "u32 {bad}");
+        }
+        assert_eq!(code_of::<i64>(r#""-9223372036854775808""#), Ok(i64::MIN));
+        assert_eq!(code_of::<u64>("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(code_of::<i64>(r#""-0""#), Ok(0));
+        // Rust's integer syntax allows a leading '+'.
+        assert_eq!(code_of::<u32>(r#""+7""#), Ok(7));
+    }
+
+    #[test]
+    fn number_params_reject_malformed_and_non_finite_values() {
+        for bad in [
+            r#""""#,
+            r#"" 1""#,
+            r#""1 ""#,
+            r#""1,5""#,
+            r#""1_0""#,
+            r#""0x1p3""#,
+            r#""inf""#,
+            r#""-infinity""#,
+            r#""NaN""#,
+            r#""1e400""#,
+            r#""-1e400""#,
+            "true",
+            "[1.5]",
+            "{}",
+        ] {
+            assert_eq!(code_of::<f64>(bad), Err(INVALID.into()), "{bad}");
+        }
+        assert_eq!(code_of::<f64>(r#"".5""#), Ok(0.5));
+        assert_eq!(code_of::<f64>("1e308"), Ok(1e308));
+        assert_eq!(code_of::<f64>("-0"), Ok(0.0));
+    }
+
+    #[test]
+    fn bool_params_reject_everything_but_true_and_false() {
+        for bad in [
+            r#""""#,
+            r#""True""#,
+            r#""FALSE""#,
+            r#""1""#,
+            r#""0""#,
+            r#""yes""#,
+            r#"" true""#,
+            "1",
+            "0",
+            "[true]",
+            "{}",
+        ] {
+            assert_eq!(code_of::<bool>(bad), Err(INVALID.into()), "{bad}");
+        }
+        assert_eq!(code_of::<bool>("null"), Err(MISSING.into()));
+    }
+
+    #[test]
+    fn json_params_take_any_value_and_keep_non_json_text_as_a_string() {
+        assert_eq!(
+            code_of::<Value>("[1,{\"a\":null}]"),
+            Ok(json!([1, {"a": null}]))
+        );
+        assert_eq!(code_of::<Value>("{\"a\":"), Ok(json!("{\"a\":")));
+        assert_eq!(code_of::<Value>("null"), Err(MISSING.into()));
+    }
+
     #[test]
     fn last_bus_event_id_reads_decimal_ids_only() {
         let mut req = request(&[]);
         req.last_event_id = Some("41".into());
         assert_eq!(req.last_bus_event_id(), Some(41));
         req.last_event_id = Some("hb-42".into());
+        assert_eq!(req.last_bus_event_id(), None);
+    }
+
+    #[test]
+    fn last_bus_event_id_rejects_malformed_ids() {
+        let mut req = request(&[]);
+        for (sent, expected) in [
+            ("0", Some(0)),
+            ("007", Some(7)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("", None),
+            ("18446744073709551616", None),
+            ("99999999999999999999999", None),
+            ("-1", None),
+            ("+5", None),
+            (" 5", None),
+            ("5 ", None),
+            ("1.0", None),
+            ("1e3", None),
+            ("0x10", None),
+            ("5\0", None),
+            ("\u{663}", None),
+        ] {
+            req.last_event_id = Some(sent.into());
+            assert_eq!(req.last_bus_event_id(), expected, "{sent:?}");
+        }
+        req.last_event_id = None;
         assert_eq!(req.last_bus_event_id(), None);
     }
 }

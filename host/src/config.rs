@@ -177,4 +177,84 @@ mod tests {
         let err = HostConfig::parse("listne: 1.2.3.4:5\n").expect_err("typo");
         assert!(err.to_string().contains("unknown field `listne`"), "{err}");
     }
+
+    #[test]
+    fn a_file_of_comments_means_defaults() {
+        let config =
+            HostConfig::parse("# listen: 0.0.0.0:80\n\n# maxInstances: 5\n").expect("valid");
+        assert_eq!(config.max_instances, HostConfig::default().max_instances);
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_or_range_are_rejected_naming_the_key() {
+        for (yaml, expected) in [
+            ("listen: 8080", "listen: invalid socket address syntax"),
+            (
+                "listen: localhost:8080",
+                "listen: invalid socket address syntax",
+            ),
+            (
+                "listen: 256.0.0.1:80",
+                "listen: invalid socket address syntax",
+            ),
+            (
+                "listen: 127.0.0.1:65536",
+                "listen: invalid socket address syntax",
+            ),
+            (
+                "keepaliveSeconds: -1",
+                "keepaliveSeconds: invalid type: integer `-1`",
+            ),
+            (
+                "keepaliveSeconds: 1.5",
+                "keepaliveSeconds: invalid type: floating point",
+            ),
+            (
+                "keepaliveSeconds: '30'",
+                "keepaliveSeconds: invalid type: string",
+            ),
+            (
+                "maxInstances: 4294967296",
+                "maxInstances: invalid value: integer `4294967296`",
+            ),
+            (
+                "maxBodyBytes: 18446744073709551616",
+                "maxBodyBytes: invalid type: integer",
+            ),
+            ("compileCache: 'yes'", "compileCache: invalid type: string"),
+            ("compileCache: 1", "compileCache: invalid type: integer"),
+            ("store: [a.db]", "store: invalid type: sequence"),
+            (
+                "maxInstances: 10\nmaxInstances: 20",
+                "duplicate field `maxInstances`",
+            ),
+            ("[]", "invalid type: sequence"),
+            ("~", "invalid type: unit"),
+            ("maxInstances: *a", "unknown anchor"),
+            (
+                "maxInstances: 1\n---\nmaxInstances: 2",
+                "more than one document",
+            ),
+            (
+                "maxInstances:\t1\n\tlisten: x",
+                "tab character that violates indentation",
+            ),
+        ] {
+            let err = HostConfig::parse(yaml).expect_err(yaml).to_string();
+            assert!(err.contains(expected), "{yaml:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn extreme_values_give_usable_settings() {
+        let yaml = "keepaliveSeconds: 18446744073709551615\nmaxInstances: 0\nmemoryPerInstanceMiB: 4294967295\n\
+                    cpuPerCallMs: 18446744073709551615\ndispatchTimeoutSeconds: 0\nmaxStreamLifetimeSeconds: 0\n";
+        let config = HostConfig::parse(yaml).expect("valid");
+        assert_eq!(config.keepalive(), Duration::from_secs(u64::MAX));
+        assert_eq!(config.dispatch_timeout(), Duration::from_secs(1));
+        assert_eq!(config.max_stream_lifetime(), None);
+        let runtime = config.runtime();
+        assert_eq!(runtime.max_instances, 1);
+        assert_eq!(runtime.max_memory, 4_294_967_295 << 20);
+    }
 }

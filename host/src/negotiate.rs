@@ -415,6 +415,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn handles_huge_headers_and_control_characters() {
+        let many = "x/y;q=0.5, ".repeat(100_000);
+        assert_eq!(mode(&format!("{many}text/event-stream")), Mode::Sse);
+        assert_eq!(mode(&format!("{many}application/json")), Mode::Json);
+        let quoted = format!("x/y;a=\"{}\", text/event-stream", "\\\"".repeat(100_000));
+        assert_eq!(mode(&quoted), Mode::Sse);
+        let open = format!("x/y;a=\"{}, text/event-stream", ",".repeat(100_000));
+        assert_eq!(
+            mode(&open),
+            Mode::Json,
+            "an open quote swallows the rest of its line"
+        );
+        assert_eq!(negotiate(vec![""; 10_000]), Mode::Json);
+        for bad in [
+            "text/event-stream\0",
+            "text/event\0-stream",
+            "text/event-stream;q=\01",
+            "\u{feff}text/event-stream",
+        ] {
+            assert_eq!(mode(bad), Mode::Json, "{bad:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn never_panics(lines in prop::collection::vec(any::<String>(), 0..4)) {

@@ -6,7 +6,7 @@
 //! A raw body is bound to its parameter as a JSON string when it is UTF-8 (and is always
 //! available to the component as bytes).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::deploy::{BodyMode, IngressSpec};
@@ -58,7 +58,7 @@ pub fn resolve(
     for (parameter, header) in &spec.headers {
         let mut values = Vec::new();
         for value in headers.get_all(header) {
-            let value = value.to_str().map_err(|_| ParamError::HeaderNotUtf8 {
+            let value = header_text(value).ok_or_else(|| ParamError::HeaderNotUtf8 {
                 parameter: parameter.clone(),
                 header: header.to_string(),
             })?;
@@ -110,23 +110,44 @@ pub fn resolve(
             raw_body = Some(body.to_vec());
         }
     }
-    let last_event_id = match headers.get("last-event-id") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ParamError::LastEventIdNotUtf8)?
-                .to_owned(),
-        ),
-        None => query
-            .into_iter()
-            .find(|(name, _)| name == "lastEventId")
-            .map(|(_, value)| value),
-    };
+    let last_event_id = last_event_id(headers, &query)?;
     Ok(Resolved {
         params,
         last_event_id,
         raw_body,
     })
+}
+
+/// A header value as text. Not [`HeaderValue::to_str`], which refuses everything beyond
+/// visible ASCII: clients send non-ASCII text UTF-8 encoded (`EventSource` does so for
+/// `Last-Event-ID`), and the error for a refused value says "not valid UTF-8".
+fn header_text(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
+/// The id a reconnecting client resumes after: the `Last-Event-ID` header, or, without one,
+/// the first `lastEventId` in the decoded `query` pairs (for a first connection, which cannot
+/// set headers). Handed on exactly as sent, empty or not: what an id means is the component's
+/// business (its SDK reads bus ids with `Request::last_bus_event_id`). Of several headers
+/// the first counts, as with the query.
+///
+/// # Errors
+/// [`ParamError::LastEventIdNotUtf8`] when the header is not UTF-8, so it cannot be handed on
+/// as text. (`EventSource` sends the id UTF-8 encoded, so non-ASCII ids are fine.)
+pub fn last_event_id(
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Result<Option<String>, ParamError> {
+    match headers.get("last-event-id") {
+        Some(value) => match header_text(value) {
+            Some(text) => Ok(Some(text.to_owned())),
+            None => Err(ParamError::LastEventIdNotUtf8),
+        },
+        None => Ok(query
+            .iter()
+            .find(|(name, _)| name == "lastEventId")
+            .map(|(_, value)| value.clone())),
+    }
 }
 
 #[cfg(test)]
@@ -301,5 +322,168 @@ mod tests {
         let from_header =
             resolve(&spec(BodyMode::None), route("r"), &headers, query, b"").expect("ok");
         assert_eq!(from_header.last_event_id.as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn a_utf8_header_value_is_text_not_an_error() {
+        let mut headers = HeaderMap::new();
+        let name = HeaderValue::from_bytes("José".as_bytes()).expect("obs-text is allowed");
+        headers.insert("x-user", name);
+        let resolved = resolve(&spec(BodyMode::None), route("r"), &headers, None, b"").expect("ok");
+        assert_eq!(resolved.params["user"], json!("José"));
+    }
+
+    fn last_event_id_of(header: Option<&[u8]>, query: &str) -> Result<Option<String>, ParamError> {
+        let mut headers = HeaderMap::new();
+        if let Some(header) = header {
+            let value = HeaderValue::from_bytes(header).expect("a valid header value");
+            headers.insert("last-event-id", value);
+        }
+        let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        last_event_id(&headers, &query)
+    }
+
+    #[test]
+    fn last_event_id_is_handed_on_exactly_as_sent() {
+        for sent in [
+            "",
+            "0",
+            "-1",
+            "+5",
+            "007",
+            "18446744073709551616",
+            "hb-42",
+            " 7 ",
+            "a,b;c",
+            "café",
+        ] {
+            let got = last_event_id_of(Some(sent.as_bytes()), "lastEventId=1");
+            assert_eq!(got, Ok(Some(sent.to_owned())), "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn last_event_id_that_is_not_utf8_is_a_400() {
+        for sent in [&b"\xff"[..], b"\xc3", b"12\xed\xa0\x80"] {
+            let err = last_event_id_of(Some(sent), "lastEventId=1").expect_err("not UTF-8");
+            assert_eq!(err, ParamError::LastEventIdNotUtf8);
+            assert_eq!(err.code(), "INVALID_LAST_EVENT_ID");
+        }
+    }
+
+    #[test]
+    fn last_event_id_comes_from_the_first_query_parameter_without_a_header() {
+        for (query, expected) in [
+            ("", None),
+            ("lastEventId", Some("")),
+            ("lastEventId=", Some("")),
+            ("lastEventId=%00", Some("\0")),
+            ("lastEventId=1&lastEventId=2", Some("1")),
+            ("lastEventId=a%20b+c", Some("a b c")),
+            ("lastEventId=%FF", Some("\u{fffd}")),
+            ("lasteventid=1&last-event-id=2&LastEventId=3", None),
+        ] {
+            let got = last_event_id_of(None, query);
+            assert_eq!(got, Ok(expected.map(str::to_owned)), "{query:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_of_several_last_event_id_headers_counts() {
+        let mut headers = HeaderMap::new();
+        headers.append("last-event-id", HeaderValue::from_static("3"));
+        headers.append("last-event-id", HeaderValue::from_static("4"));
+        assert_eq!(last_event_id(&headers, &[]), Ok(Some("3".to_owned())));
+    }
+
+    fn structured(body: &[u8]) -> Result<Resolved, ParamError> {
+        resolve(
+            &spec(BodyMode::Structured),
+            route("r"),
+            &HeaderMap::new(),
+            None,
+            body,
+        )
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_says_what_it_is() {
+        for (body, kind) in [
+            (&b"[]"[..], "got an array"),
+            (b"\"x\"", "got a string"),
+            (b"-1.5e3", "got a number"),
+            (b"true", "got a boolean"),
+            (b"null", "got null"),
+        ] {
+            let err = structured(body).expect_err("not an object");
+            assert_eq!(err, ParamError::BodyNotJsonObject(kind.into()));
+        }
+    }
+
+    #[test]
+    fn a_malformed_body_is_invalid_body() {
+        let deep = |depth: usize| format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        for body in [
+            &b"{"[..],
+            b"{\"a\":}",
+            b"{\"a\":1,}",
+            b"{'a':1}",
+            b"{\"a\":1} {}",
+            b"{\"a\":1} x",
+            b"\xef\xbb\xbf{}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":\"\\ud800\"}",
+            b"{\"a\":\"\0\"}",
+            b"{\"a\":1e400}",
+            b"{\"a\":NaN}",
+            deep(200).as_bytes(),
+        ] {
+            let err = structured(body).expect_err("malformed");
+            assert_eq!(
+                err.code(),
+                "INVALID_BODY",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // The recursion limit sits well above what a request needs.
+        let nested = structured(deep(100).as_bytes()).expect("100 levels are fine");
+        assert!(nested.params["a"].is_array());
+    }
+
+    #[test]
+    fn a_repeated_body_field_keeps_its_last_value() {
+        let resolved = structured(br#"{"a":1,"b":2,"a":{"x":3}}"#).expect("ok");
+        assert_eq!(resolved.params["a"], json!({"x": 3}));
+        let names: Vec<&str> = resolved.params.keys().map(String::as_str).collect();
+        assert_eq!(names, ["id", "a", "b"]);
+    }
+
+    #[test]
+    fn body_numbers_cross_to_the_component_as_json_text_exactly() {
+        // The component parses `value.to_string()` again; without correctly rounded float
+        // parsing the second parse could land one bit off.
+        let resolved = structured(b"{\"x\":184467440010618446744001067593865}").expect("ok");
+        let x = &resolved.params["x"];
+        assert_eq!(x.as_f64(), Some(1.8446744001061846e32));
+        assert_eq!(
+            serde_json::from_str::<Value>(&x.to_string()).ok().as_ref(),
+            Some(x)
+        );
+    }
+
+    #[test]
+    fn body_fields_keep_their_json_types_and_unicode() {
+        let resolved = structured(
+            r#"{"n":-0.5,"big":18446744073709551615,"s":"\u00e9\n","e":{},"z":null}"#.as_bytes(),
+        )
+        .expect("ok");
+        assert_eq!(resolved.params["n"], json!(-0.5));
+        assert_eq!(resolved.params["big"], json!(u64::MAX));
+        assert_eq!(resolved.params["s"], json!("é\n"));
+        assert_eq!(resolved.params["e"], json!({}));
+        assert_eq!(resolved.params["z"], Value::Null);
     }
 }

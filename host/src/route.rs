@@ -8,6 +8,7 @@
 //!   One leading `/` is tolerated and stripped.
 //! - A parameter is a whole segment `{name}`, with `name` matching `[A-Za-z_][A-Za-z0-9_]*`,
 //!   unique within the template. No catch-alls, no prefixes/suffixes around a parameter.
+//!   At most [`MAX_PARAMS`] parameters.
 //! - A static segment uses only RFC 3986 path characters that need no escaping: ASCII letters,
 //!   digits and `-._~!$&'()*+,;=:@`. `%`, spaces, non-ASCII text and `.`/`..` segments are rejected
 //!   (the last because clients remove dot segments before sending, so the route could never match).
@@ -31,6 +32,9 @@ use std::fmt;
 
 use http::Method;
 use percent_encoding::percent_decode_str;
+
+/// Most parameters in one template: `matchit` panics on the 26th.
+pub const MAX_PARAMS: usize = 25;
 
 /// Routes of all ingresses, one [`matchit::Router`] per method, so a lookup only walks one tree
 /// (plus the other methods' trees when it has to build a 405 `Allow` list).
@@ -150,6 +154,9 @@ pub enum TemplateProblem {
         /// The repeated name.
         name: String,
     },
+    /// More than [`MAX_PARAMS`] parameters.
+    #[error("it has more than {MAX_PARAMS} parameters")]
+    TooManyParams,
     /// A character a static segment may not contain.
     #[error(
         "`{segment}` contains {ch:?}; static segments may use only ASCII letters, digits and -._~!$&'()*+,;=:@"
@@ -313,6 +320,9 @@ fn parse_template(template: &str) -> Result<Vec<String>, TemplateProblem> {
                 return Err(TemplateProblem::DuplicateParam {
                     name: name.to_owned(),
                 });
+            }
+            if params.len() == MAX_PARAMS {
+                return Err(TemplateProblem::TooManyParams);
             }
             params.push(name.to_owned());
         } else if segment == "." || segment == ".." {
@@ -654,6 +664,122 @@ mod tests {
         for (template, expected) in cases {
             assert_eq!(problem(template), expected, "template {template:?}");
         }
+    }
+
+    #[test]
+    fn rejects_more_malformed_templates() {
+        use TemplateProblem::*;
+        let brace = |s: &str| BraceNotWholeSegment { segment: s.into() };
+        let name = |s: &str| BadParamName { name: s.into() };
+        let cases = [
+            ("{a}}", brace("{a}}")),
+            ("{{a}", brace("{{a}")),
+            ("{", brace("{")),
+            ("}", brace("}")),
+            ("}{", brace("}{")),
+            ("a/{b", brace("{b")),
+            ("{*}", CatchAll { name: "*".into() }),
+            ("{**}", CatchAll { name: "**".into() }),
+            ("{ a }", name(" a ")),
+            ("{a\nb}", name("a\nb")),
+            ("{:a}", name(":a")),
+            ("{a.b}", name("a.b")),
+            ("a/{}/b", name("")),
+            ("{a}/{b}/{a}", DuplicateParam { name: "a".into() }),
+            ("{_}/{_}", DuplicateParam { name: "_".into() }),
+            ("///", EmptySegment { position: 1 }),
+            ("a/b/", EmptySegment { position: 3 }),
+            (
+                "a/../b",
+                DotSegment {
+                    segment: "..".into(),
+                },
+            ),
+            (
+                "a\0b",
+                BadCharacter {
+                    segment: "a\0b".into(),
+                    ch: '\0',
+                },
+            ),
+            (
+                "a\tb",
+                BadCharacter {
+                    segment: "a\tb".into(),
+                    ch: '\t',
+                },
+            ),
+            (
+                "a\r\n",
+                BadCharacter {
+                    segment: "a\r\n".into(),
+                    ch: '\r',
+                },
+            ),
+            (
+                "a\"b",
+                BadCharacter {
+                    segment: "a\"b".into(),
+                    ch: '"',
+                },
+            ),
+            (
+                "[a]",
+                BadCharacter {
+                    segment: "[a]".into(),
+                    ch: '[',
+                },
+            ),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(problem(template), expected, "template {template:?}");
+        }
+    }
+
+    #[test]
+    fn parameter_names_are_case_sensitive() {
+        let t = table(&[(GET, "{a}/{A}")]);
+        assert_eq!(found(&t, &GET, "1/2").1, params(&[("a", "1"), ("A", "2")]));
+    }
+
+    #[test]
+    fn takes_up_to_max_params_and_refuses_more_instead_of_panicking() {
+        let template = |n: usize| {
+            (0..n)
+                .map(|i| format!("{{p{i}}}"))
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let path = (0..MAX_PARAMS)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        let (_, got) = found(&table(&[(GET, &template(MAX_PARAMS))]), &GET, &path);
+        assert_eq!(got.len(), MAX_PARAMS);
+        assert_eq!(
+            got[MAX_PARAMS - 1],
+            (format!("p{}", MAX_PARAMS - 1), (MAX_PARAMS - 1).to_string())
+        );
+        // `matchit` used to panic on these.
+        for n in [MAX_PARAMS + 1, 2000] {
+            assert_eq!(problem(&template(n)), TemplateProblem::TooManyParams, "{n}");
+        }
+        let err = RouteTable::new()
+            .insert(GET, &template(26), ())
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("it has more than 25 parameters"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn takes_long_templates_and_paths() {
+        let template = vec!["segment"; 5000].join("/") + "/{last}";
+        let t = table(&[(GET, &template)]);
+        let path = vec!["segment"; 5000].join("/") + "/x";
+        assert_eq!(found(&t, &GET, &path).1, params(&[("last", "x")]));
+        assert_eq!(t.lookup(&GET, &"a/".repeat(100_000)), NotFound);
     }
 
     #[test]

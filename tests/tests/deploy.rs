@@ -139,3 +139,50 @@ async fn a_truncated_component_is_rejected_by_name_and_the_rest_still_serves() {
         .expect("body");
     assert_eq!(body, r#""Hello world""#);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_ingress_and_actor_files_are_reported_by_name() {
+    let dir = demo_dir();
+    write(
+        dir.path(),
+        "ingresses/latin1.yaml",
+        b"uri: /resources/ingresses/caf\xe9\n",
+    );
+    write(
+        dir.path(),
+        "actors/latin1.yaml",
+        b"uri: /resources/actors/caf\xe9\n",
+    );
+    let params: Vec<String> = (0..26).map(|i| format!("{{p{i}}}")).collect();
+    let many = format!(
+        "uri: /resources/ingresses/many\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: '{}'\n    httpMethod: get\n",
+        params.join("/")
+    );
+    // Until now, this route panicked the router while the host booted.
+    write(dir.path(), "ingresses/many.yaml", many.as_bytes());
+    write(
+        dir.path(),
+        "actors/escape.yaml",
+        b"uri: /resources/actors/escape\nspec:\n  componentId: ../ingresses/hello\n",
+    );
+    let (addr, problems) = boot(dir.path()).await;
+    let find = |file: &str| {
+        problems
+            .iter()
+            .find(|problem| problem.contains(file))
+            .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
+            .clone()
+    };
+    assert!(find("ingresses/latin1.yaml").contains("valid UTF-8"));
+    assert!(find("actors/latin1.yaml").contains("valid UTF-8"));
+    assert!(find("many.yaml").contains("more than 25 parameters"));
+    assert!(find("escape.yaml").contains("spec.componentId '../ingresses/hello'"));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    let body = reqwest::get(format!("http://{addr}/ingress/api/hello"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, r#""Hello world""#);
+}

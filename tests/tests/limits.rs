@@ -412,3 +412,33 @@ async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_limit_is_a_413_and_a_malformed_one_a_400() {
+    let (addr, _dir) = boot_with("maxBodyBytes: 64\n").await;
+    let post = |body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/ingress/api/skus/PROD-001/stock"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let padded = |len: usize| {
+        let mut body = br#"{"commands":[],"pad":""#.to_vec();
+        body.resize(len - 2, b'x');
+        body.extend_from_slice(br#""}"#);
+        body
+    };
+    let response = post(padded(65)).await.expect("request");
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    let response = post(padded(64)).await.expect("request");
+    assert_ne!(response.status(), 413, "64 bytes are within the limit");
+    for malformed in [&b"[1]"[..], b"{\"commands\":", b"{\"a\":\"\xff\"}"] {
+        let response = post(malformed.to_vec()).await.expect("request");
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "INVALID_BODY");
+    }
+}

@@ -211,6 +211,31 @@ async fn wrong_method_is_405_with_allow_and_unknown_route_is_404() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_sku_number_never_widens_the_query() {
+    // The component binds the route parameter to `skuNumber == ?`; pasted into the filter text
+    // unescaped, this value would match every SKU.
+    let host = Host::demo().await;
+    let hostile = "/ingress/api/skus/x'%20or%201==1%20or%20skuNumber%20==%20'y";
+    for response in [
+        host.sse(hostile).send().await.expect("request"),
+        host.json(hostile).send().await.expect("request"),
+    ] {
+        assert_eq!(response.status(), 404);
+        let body = response.text().await.expect("body");
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"NOT_FOUND","message":"SKU not found"}}"#
+        );
+    }
+    let harmless = host
+        .json("/ingress/api/skus/PROD-001")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(harmless.status(), 200, "the same route finds a real SKU");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_mistyped_parameter_is_a_400_naming_it() {
     let host = Host::demo().await;
     let path = "/ingress/api/orders/ORD-123/payments/9b2d4e6f-8a1c-4e3b-b5d7-1f2a3c4e5d6f/events";

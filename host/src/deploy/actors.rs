@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::manifest::is_component_id;
 use super::{Problem, files_with_extension};
 use crate::actors::{ActorType, WasmActors};
 use crate::backends::actors::{ActorStateStore, NoActors};
@@ -66,6 +67,13 @@ impl ActorSpec {
             .strip_prefix(URI_PREFIX)
             .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
             .ok_or_else(|| format!("uri '{}' must be '{URI_PREFIX}<type>' with a type of letters, digits, '-' or '_'", file.uri))?;
+        // The same rule as for ingresses: the id names a file in `components/`, never a path.
+        if !is_component_id(&file.spec.component_id) {
+            return Err(format!(
+                "spec.componentId '{}' must be letters, digits, '-', '_' or '.'",
+                file.spec.component_id
+            ));
+        }
         let acl = Acl::parse(&file.spec.acl).map_err(|err| format!("spec.acl: {err}"))?;
         Ok(Self {
             actor_type: actor_type.to_owned(),
@@ -206,6 +214,71 @@ mod tests {
         ] {
             let err = ActorSpec::parse(yaml).expect_err(yaml);
             assert!(err.contains(expected), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_actor_files_of_the_wrong_shape() {
+        for (yaml, expected) in [
+            ("", "missing field `uri`"),
+            ("~", "invalid type: unit"),
+            ("[]", "invalid type: sequence"),
+            (
+                "uri: [a]\nspec:\n  componentId: x\n",
+                "invalid type: sequence",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec: x\n",
+                "invalid type: string",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: [x]\n",
+                "invalid type: sequence",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: x\n  acl: skus:read\n",
+                "invalid type: string",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: x\n  acl: [[a]]\n",
+                "invalid type: sequence",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  acl: []\n",
+                "missing field `componentId`",
+            ),
+            (
+                "uri: /resources/actors/sku\nuri: /resources/actors/b\n",
+                "duplicate field `uri`",
+            ),
+            (
+                "uri: /resources/actors/s k\nspec:\n  componentId: x\n",
+                "must be '/resources/actors/<type>'",
+            ),
+            (
+                "uri: /resources/actors/sk\u{e9}\nspec:\n  componentId: x\n",
+                "must be '/resources/actors/<type>'",
+            ),
+            (
+                "uri: /resources/actors/sku\0\nspec:\n  componentId: x\n",
+                "control characters are not allowed",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n\tcomponentId: x\n",
+                "found character that cannot start any token",
+            ),
+        ] {
+            let err = ActorSpec::parse(yaml).expect_err(yaml);
+            assert!(err.contains(expected), "{yaml:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_component_id_that_is_a_path() {
+        for id in ["../../elsewhere/x", "a/b", "''", ".hidden", "a b", "'x\\y'"] {
+            let yaml = format!("uri: /resources/actors/sku\nspec:\n  componentId: {id}\n");
+            let err = ActorSpec::parse(&yaml).expect_err(id);
+            assert!(err.contains("spec.componentId"), "{id}: {err}");
         }
     }
 }

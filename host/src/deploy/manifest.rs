@@ -220,7 +220,8 @@ impl IngressSpec {
     }
 }
 
-fn is_component_id(id: &str) -> bool {
+/// A file stem under `components/`: no path separators, no leading `.` (so no `..`).
+pub(super) fn is_component_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('.')
         && id
@@ -358,5 +359,117 @@ spec:
     fn rejects_missing_required_keys() {
         let err = rejection(&FULL.replace("    route: api/skus/{skuNumber}/stock\n", ""));
         assert!(err.contains("missing field `route`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_values_of_the_wrong_type() {
+        for (from, to, expected) in [
+            (
+                "httpMethod: GET",
+                "httpMethod: [get]",
+                "invalid type: sequence",
+            ),
+            ("isPublic: true", "isPublic: 'yes'", "invalid type: string"),
+            ("isPublic: true", "isPublic: 1", "invalid type: integer"),
+            (
+                "headers: { userId: X-User-Id }",
+                "headers: [X-User-Id]",
+                "invalid type: sequence",
+            ),
+            (
+                "headers: { userId: X-User-Id }",
+                "headers: { userId: [a] }",
+                "invalid type: sequence",
+            ),
+            (
+                "queryParams: { pageSize: limit }",
+                "queryParams: limit",
+                "invalid type: string",
+            ),
+            (
+                "acl: [skus:read, 'actors/sku:calculateAvailableStock']",
+                "acl: skus:read",
+                "invalid type: string",
+            ),
+            ("retry: 2500", "retry: -1", "invalid type: integer `-1`"),
+            ("retry: 2500", "retry: 1.5", "invalid type: floating point"),
+            (
+                "retry: 2500",
+                "retry: 18446744073709551616",
+                "as u128, expected u64",
+            ),
+            (
+                "{ mode: raw, parameter: payload }",
+                "raw",
+                "expected internally tagged enum",
+            ),
+            (
+                "{ mode: raw, parameter: payload }",
+                "{ mode: raw }",
+                "missing field `parameter`",
+            ),
+            (
+                "{ mode: raw, parameter: payload }",
+                "{ mode: raw, parameter: [] }",
+                "invalid type: sequence",
+            ),
+            (
+                "spec:\n  type",
+                "spec: []\n  type",
+                "spec: invalid type: sequence",
+            ),
+        ] {
+            assert!(FULL.contains(from), "{from}");
+            let err = rejection(&FULL.replace(from, to));
+            assert!(err.contains(expected), "{from} -> {to}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_documents() {
+        // Neither nesting nor aliases get far: every key is typed, so the first mismatch ends it.
+        let nested = format!("{}x{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+                      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nuri: /resources/ingresses/x\nspec: *g\n";
+        for (yaml, expected) in [
+            ("", "missing field `uri`"),
+            ("~", "invalid type: unit"),
+            ("# only a comment\n", "missing field `uri`"),
+            ("[]", "invalid type: sequence"),
+            ("uri", "invalid type: string"),
+            (
+                "uri: /resources/ingresses/a\nuri: /resources/ingresses/b\n",
+                "duplicate",
+            ),
+            (&format!("{FULL}---\n{FULL}"), "more than one document"),
+            (
+                &FULL.replace("  type", "\ttype"),
+                "found character that cannot start any token",
+            ),
+            (
+                &FULL.replace("stock-events", "stock\0events"),
+                "control characters are not allowed",
+            ),
+            ("uri: 'unterminated\n", "found unexpected end of stream"),
+            ("uri: *missing\n", "unknown anchor"),
+            (&nested, "invalid type: sequence"),
+            (laughs, "unknown field `a`"),
+        ] {
+            let err = rejection(yaml);
+            assert!(
+                err.contains(expected),
+                "{:?}: {err}",
+                &yaml[..yaml.len().min(40)]
+            );
+        }
+    }
+
+    #[test]
+    fn takes_a_huge_value_without_trouble() {
+        let route = format!("api/{}", "s".repeat(1 << 20));
+        let yaml = FULL.replace("api/skus/{skuNumber}/stock", &route);
+        assert_eq!(IngressSpec::parse(&yaml).expect("valid").route, route);
     }
 }

@@ -41,18 +41,27 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAliveStream<S> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(item) => {
-                this.timer.as_mut().reset(Instant::now() + this.interval);
+                this.timer.as_mut().reset(deadline(this.interval));
                 Poll::Ready(item)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    this.timer.as_mut().reset(Instant::now() + this.interval);
+                    this.timer.as_mut().reset(deadline(this.interval));
                     Poll::Ready(Some(this.comment.clone()))
                 }
                 Poll::Pending => Poll::Pending,
             },
         }
     }
+}
+
+/// `interval` from now. `Instant + Duration` panics past the clock's range, which a
+/// `keepaliveSeconds` of centuries reaches; such an interval means "never", so the deadline
+/// is as far off as tokio's own for an endless sleep (about 30 years).
+fn deadline(interval: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    let now = Instant::now();
+    now.checked_add(interval).unwrap_or(now + FAR)
 }
 
 #[cfg(test)]
@@ -106,5 +115,18 @@ mod tests {
         drop(tx);
         let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_beyond_the_clock_means_never() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(u64::MAX));
+        tx.send(Bytes::from_static(b"data: 1\n\n"))
+            .await
+            .expect("open");
+        assert_eq!(stream.next().await.expect("event"), "data: 1\n\n");
+        // Until now this panicked: the timer was reset to `now + interval` after each event.
+        let silence = tokio::time::timeout(Duration::from_secs(29 * 365 * 86_400), stream.next());
+        assert!(silence.await.is_err(), "no keepalive for decades");
     }
 }

@@ -14,7 +14,9 @@
 //!   one writes; a read-connection pool is the next step if queries become a bottleneck.
 
 mod actors;
-mod compile;
+// Public only for the fuzz targets in fuzz/, which check that no user text reaches the SQL.
+#[doc(hidden)]
+pub mod compile;
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};

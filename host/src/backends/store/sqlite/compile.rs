@@ -19,13 +19,13 @@ pub(super) const MAX_LIST_ARGUMENT_LEN: usize = 1000;
 
 /// SQL text and its parameters, `?1` first.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Sql {
+pub struct Sql {
     pub text: String,
     pub params: Vec<SqlValue>,
 }
 
 /// The statement for `query` on `table` (already validated), with `now` as Unix seconds.
-pub(super) fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
+pub fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
     let expected = query.filter.as_ref().map_or(0, Expr::placeholder_count);
     if expected != query.arguments.len() {
         return Err(StoreError::ArgumentCount {
@@ -122,7 +122,7 @@ impl Compiler<'_> {
             .iter()
             .map(|term| Ok(format!("({})", self.expr(term)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(parts.join(separator))
+        Ok(balanced(&parts, separator))
     }
 
     fn compare(
@@ -204,7 +204,7 @@ impl Compiler<'_> {
                 ));
             }
         }
-        format!("({})", parts.join(" AND "))
+        format!("({})", balanced(&parts, " AND "))
     }
 
     /// A condition on a `json_each` row `e` that holds when it equals one of `values`; `None`
@@ -299,6 +299,25 @@ impl Compiler<'_> {
         })
     }
 }
+
+/// `parts` joined with `separator` (` AND ` or ` OR `, both associative), grouped in parentheses
+/// when there are many. SQLite nests `a OR b OR …` one level per term and refuses over 1000
+/// levels, which a filter within `MAX_FILTER_LEN` could reach; groups of at most [`CHAIN`]
+/// keep the depth logarithmic.
+fn balanced(parts: &[String], separator: &str) -> String {
+    if parts.len() <= CHAIN {
+        return parts.join(separator);
+    }
+    let group = parts.len().div_ceil(CHAIN);
+    parts
+        .chunks(group)
+        .map(|chunk| format!("({})", balanced(chunk, separator)))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// Most terms [`balanced`] joins without grouping them.
+const CHAIN: usize = 8;
 
 fn number_check(json_type: &str) -> String {
     // ifnull: a missing field must give 0, not NULL, or `not` would misbehave.
@@ -630,5 +649,47 @@ mod tests {
         );
         assert_eq!(rfc3339_utc(253_402_300_800), None);
         assert_eq!(rfc3339_utc(-62_167_219_201), None);
+    }
+
+    #[test]
+    fn groups_long_chains_so_sqlite_nesting_stays_shallow() {
+        let parts = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            balanced(&parts(8), " OR "),
+            "t0 OR t1 OR t2 OR t3 OR t4 OR t5 OR t6 OR t7"
+        );
+        assert_eq!(
+            balanced(&parts(9), " OR "),
+            "(t0 OR t1) OR (t2 OR t3) OR (t4 OR t5) OR (t6 OR t7) OR (t8)"
+        );
+        for n in [9, 64, 65, 1000, 5000] {
+            let sql = balanced(&parts(n), " AND ");
+            let (mut depth, mut deepest, mut chain) = (0, 0, vec![1]);
+            for token in sql.split(' ') {
+                depth += token.matches('(').count();
+                deepest = deepest.max(depth);
+                chain.resize(depth + 1, 1);
+                if token == "AND" {
+                    chain[depth] += 1;
+                    assert!(
+                        chain[depth] <= CHAIN,
+                        "{n} terms: a chain longer than {CHAIN}"
+                    );
+                }
+                for _ in 0..token.matches(')').count() {
+                    chain[depth] = 1;
+                    depth -= 1;
+                }
+            }
+            assert!(
+                deepest <= n.ilog(CHAIN) as usize + 1,
+                "{n} terms nest {deepest} deep"
+            );
+            let terms: Vec<_> = sql
+                .split(" AND ")
+                .map(|t| t.trim_matches(['(', ')']))
+                .collect();
+            assert_eq!(terms, parts(n), "every term once, in order");
+        }
     }
 }

@@ -447,3 +447,34 @@ proptest! {
         prop_assert_eq!(&ids(&store, &filtered("skuNumber == ?", vec![json!(value)])), &expected);
     }
 }
+
+#[test]
+fn the_longest_chains_a_filter_can_hold_still_run() {
+    // SQLite refuses expressions nested over 1000 levels, and a plain `a OR b OR …` nests one
+    // level per term; a filter within MAX_FILTER_LEN holds over 2000 terms.
+    let store = store();
+    let longest_within = |budget: usize, term: &str, separator: &str| {
+        let count = (budget + separator.len()) / (term.len() + separator.len());
+        vec![term; count].join(separator)
+    };
+    let longest =
+        |term: &str, separator: &str| longest_within(filter::MAX_FILTER_LEN, term, separator);
+    let allof = format!(
+        "tags allof [{}]",
+        longest_within(filter::MAX_FILTER_LEN - 13, "1", ",")
+    );
+    for text in [
+        longest("stock==1", " or "),
+        longest("stock>0", " and "),
+        longest("not a==1", " and "),
+        allof,
+    ] {
+        assert!(text.len() <= filter::MAX_FILTER_LEN);
+        let rows = run(&store, &filtered(&text, vec![]));
+        assert!(rows.is_ok(), "{}…: {rows:?}", &text[..40]);
+    }
+    assert_eq!(
+        ids(&store, &filtered(&longest("stock>0", " and "), vec![])),
+        ["a1", "c3"]
+    );
+}
