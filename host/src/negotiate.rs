@@ -432,7 +432,7 @@ mod tests {
         for bad in [
             "text/event-stream\0",
             "text/event\0-stream",
-            "text/event-stream;q=\01",
+            "text/event-stream;q=\x001",
             "\u{feff}text/event-stream",
         ] {
             assert_eq!(mode(bad), Mode::Json, "{bad:?}");
