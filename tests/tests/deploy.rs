@@ -27,6 +27,26 @@ fn write(dir: &std::path::Path, relative: &str, contents: &[u8]) {
     std::fs::write(dir.join(relative), contents).expect("write");
 }
 
+/// The one reported problem that names `file`.
+fn problem_naming(problems: &[String], file: &str) -> String {
+    problems
+        .iter()
+        .find(|problem| problem.contains(file))
+        .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
+        .clone()
+}
+
+/// The demo's hello ingress answers as ever, whatever else failed to deploy.
+async fn assert_hello_still_serves(addr: SocketAddr) {
+    let body = reqwest::get(format!("http://{addr}/ingress/api/hello"))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, r#""Hello world""#);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_files_are_reported_by_name_and_good_ingresses_still_serve() {
     let dir = demo_dir();
@@ -36,26 +56,14 @@ async fn bad_files_are_reported_by_name_and_good_ingresses_still_serve() {
     write(dir.path(), "ingresses/missing.yaml", b"uri: /resources/ingresses/missing\nspec:\n  type: http\n  componentId: does-not-exist\n  properties:\n    route: missing\n    httpMethod: get\n");
     write(dir.path(), "ingresses/zz-clash.yaml", b"uri: /resources/ingresses/clash\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello\n    httpMethod: get\n");
     let (addr, problems) = boot(dir.path()).await;
-    let find = |file: &str| {
-        problems
-            .iter()
-            .find(|problem| problem.contains(file))
-            .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
-            .clone()
-    };
+    let find = |file: &str| problem_naming(&problems, file);
     assert!(find("typo.yaml").contains("unknown field `isPublik`"));
     assert!(find("garbage.yaml").contains("garbage.wasm"));
     assert!(find("garbage.yaml").contains("not a valid WebAssembly component"));
     assert!(find("missing.yaml").contains("does-not-exist.wasm"));
     assert!(find("zz-clash.yaml").contains("spec.properties.route"));
     assert_eq!(problems.len(), 4, "{problems:#?}");
-    let body = reqwest::get(format!("http://{addr}/ingress/api/hello"))
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
-    assert_eq!(body, r#""Hello world""#);
+    assert_hello_still_serves(addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,15 +137,7 @@ async fn a_truncated_component_is_rejected_by_name_and_the_rest_still_serves() {
         .await
         .expect("request");
     assert_eq!(missing.status(), 404, "the broken ingress is not served");
-    let body = client
-        .get(format!("http://{addr}/ingress/api/hello"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
-    assert_eq!(body, r#""Hello world""#);
+    assert_hello_still_serves(addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,23 +166,11 @@ async fn hostile_ingress_and_actor_files_are_reported_by_name() {
         b"uri: /resources/actors/escape\nspec:\n  componentId: ../ingresses/hello\n",
     );
     let (addr, problems) = boot(dir.path()).await;
-    let find = |file: &str| {
-        problems
-            .iter()
-            .find(|problem| problem.contains(file))
-            .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
-            .clone()
-    };
+    let find = |file: &str| problem_naming(&problems, file);
     assert!(find("ingresses/latin1.yaml").contains("valid UTF-8"));
     assert!(find("actors/latin1.yaml").contains("valid UTF-8"));
     assert!(find("many.yaml").contains("more than 25 parameters"));
     assert!(find("escape.yaml").contains("spec.componentId '../ingresses/hello'"));
     assert_eq!(problems.len(), 4, "{problems:#?}");
-    let body = reqwest::get(format!("http://{addr}/ingress/api/hello"))
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
-    assert_eq!(body, r#""Hello world""#);
+    assert_hello_still_serves(addr).await;
 }
