@@ -95,6 +95,7 @@ impl Component {
                 manifest.display()
             ))
         });
+        let text = parse_manifest(&text, &manifest);
         let id = toml_string(&text, "package", "name")
             .unwrap_or_else(|| fail(format!("{} has no [package] name", manifest.display())));
         if id.is_empty()
@@ -118,6 +119,7 @@ fn workspace_members(components_dir: &Path) -> Vec<String> {
     let manifest = components_dir.join("Cargo.toml");
     let text = fs::read_to_string(&manifest)
         .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", manifest.display())));
+    let text = parse_manifest(&text, &manifest);
     let members = toml_string_array(&text, "workspace", "members").unwrap_or_else(|| {
         fail(format!(
             "{} has no [workspace] members = [...]",
@@ -369,55 +371,26 @@ fn path_str(path: &Path) -> &str {
         .unwrap_or_else(|| fail(format!("{} is not a UTF-8 path", path.display())))
 }
 
-/// The string value of `key` in table `[table]` of a Cargo manifest (single-line form).
-fn toml_string(text: &str, table: &str, key: &str) -> Option<String> {
-    let body = toml_table(text, table)?;
-    body.lines().find_map(|line| {
-        let (name, value) = line.split_once('=')?;
-        (name.trim() == key).then(|| unquote(value.trim()))?
-    })
+/// A Cargo manifest, parsed; a file that is not TOML fails the build naming it.
+fn parse_manifest(text: &str, manifest: &Path) -> toml::Table {
+    text.parse()
+        .unwrap_or_else(|err| fail(format!("{} is not valid TOML: {err}", manifest.display())))
 }
 
-/// The string array value of `key` in table `[table]`, which may span several lines.
-fn toml_string_array(text: &str, table: &str, key: &str) -> Option<Vec<String>> {
-    let body = toml_table(text, table)?;
-    let start = body.lines().position(|line| {
-        line.split_once('=')
-            .is_some_and(|(name, value)| name.trim() == key && value.trim_start().starts_with('['))
-    })?;
-    let rest: String = body.lines().skip(start).collect::<Vec<_>>().join("\n");
-    let open = rest.find('[')?;
-    let close = rest[open..].find(']')? + open;
-    rest[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(unquote)
+/// The string value of `key` in table `[table]`.
+fn toml_string(manifest: &toml::Table, table: &str, key: &str) -> Option<String> {
+    manifest.get(table)?.get(key)?.as_str().map(str::to_owned)
+}
+
+/// The string array value of `key` in table `[table]`; `None` if any item is not a string.
+fn toml_string_array(manifest: &toml::Table, table: &str, key: &str) -> Option<Vec<String>> {
+    manifest
+        .get(table)?
+        .get(key)?
+        .as_array()?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned))
         .collect()
-}
-
-/// The lines of `[table]` (up to the next table header), with comments removed.
-fn toml_table(text: &str, table: &str) -> Option<String> {
-    let header = format!("[{table}]");
-    let mut lines = text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim_end());
-    lines.find(|line| line.trim() == header)?;
-    Some(
-        lines
-            .take_while(|line| !line.trim_start().starts_with('['))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-}
-
-fn unquote(value: &str) -> Option<String> {
-    let value = value.trim();
-    let inner = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))?;
-    Some(inner.to_owned())
 }
 
 fn fail(message: impl AsRef<OsStr>) -> ! {

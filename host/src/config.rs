@@ -14,7 +14,13 @@
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
-//! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is disconnected
+//! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is dropped (HTTP/2: its stream)
+//! jsonTimeoutSeconds: 30        # JSON mode: no first record by then → 504 TIMEOUT (0 = no deadline)
+//! headerReadTimeoutSeconds: 10  # a request head must arrive within this; also HTTP/1.1's idle timeout (0 = none)
+//! http2KeepAliveSeconds: 30     # HTTP/2: ping a connection silent this long (0 = never)
+//! http2KeepAliveTimeoutSeconds: 10 # HTTP/2: close a connection whose ping has no answer by then
+//! http2MaxConcurrentStreams: 100 # HTTP/2: streams open at once on one connection
+//! http2MaxPendingResets: 20     # HTTP/2: streams reset before being taken; more closes the connection
 //! cors: { allowedOrigins: [] }  # web origins that may call from a browser: see `crate::cors`
 //! auth: { … }                   # caller tokens: see `crate::auth` (none: only public ingresses answer)
 //! ```
@@ -51,6 +57,12 @@ pub struct HostConfig {
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
     pub dispatch_timeout_seconds: u64,
+    pub json_timeout_seconds: u64,
+    pub header_read_timeout_seconds: u64,
+    pub http2_keep_alive_seconds: u64,
+    pub http2_keep_alive_timeout_seconds: u64,
+    pub http2_max_concurrent_streams: u32,
+    pub http2_max_pending_resets: usize,
     pub auth: Option<AuthConfig>,
     pub cors: CorsConfig,
 }
@@ -72,6 +84,12 @@ impl Default for HostConfig {
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
             dispatch_timeout_seconds: 10,
+            json_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            http2_keep_alive_seconds: 30,
+            http2_keep_alive_timeout_seconds: 10,
+            http2_max_concurrent_streams: 100,
+            http2_max_pending_resets: 20,
             auth: None,
             cors: CorsConfig::default(),
         }
@@ -79,11 +97,11 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
-    pub fn parse(yaml: &str) -> Result<Self, serde_yaml::Error> {
+    pub fn parse(yaml: &str) -> Result<Self, serde_norway::Error> {
         if yaml.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_yaml::from_str(yaml)
+        serde_norway::from_str(yaml)
     }
 
     pub fn keepalive(&self) -> Duration {
@@ -96,6 +114,25 @@ impl HostConfig {
 
     pub fn dispatch_timeout(&self) -> Duration {
         Duration::from_secs(self.dispatch_timeout_seconds.max(1))
+    }
+
+    /// `None`: JSON-mode requests wait for their first record without a deadline.
+    pub fn json_timeout(&self) -> Option<Duration> {
+        seconds(self.json_timeout_seconds)
+    }
+
+    /// `None`: no deadline for request heads.
+    pub fn header_read_timeout(&self) -> Option<Duration> {
+        seconds(self.header_read_timeout_seconds)
+    }
+
+    /// `None`: HTTP/2 connections are never pinged.
+    pub fn http2_keep_alive(&self) -> Option<Duration> {
+        seconds(self.http2_keep_alive_seconds)
+    }
+
+    pub fn http2_keep_alive_timeout(&self) -> Duration {
+        Duration::from_secs(self.http2_keep_alive_timeout_seconds.max(1))
     }
 
     /// The request-head limit in bytes, raised to hyper's minimum read buffer (8 KiB), below
@@ -120,6 +157,13 @@ impl HostConfig {
     }
 }
 
+/// `None` for 0 (the setting is off). Values beyond the clock's range mean "never" too: a
+/// timer that far off cannot be set (tokio panics on an `Instant` overflow).
+fn seconds(value: u64) -> Option<Duration> {
+    const FAR: u64 = 86_400 * 365 * 30;
+    (value > 0 && value <= FAR).then(|| Duration::from_secs(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +173,12 @@ mod tests {
         let config = HostConfig::parse("").expect("valid");
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.keepalive(), Duration::from_secs(30));
+        assert_eq!(config.json_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(config.header_read_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(config.http2_keep_alive(), Some(Duration::from_secs(30)));
+        assert_eq!(config.http2_keep_alive_timeout(), Duration::from_secs(10));
+        assert_eq!(config.http2_max_concurrent_streams, 100);
+        assert_eq!(config.http2_max_pending_resets, 20);
     }
 
     #[test]
@@ -170,6 +220,17 @@ mod tests {
         let config = HostConfig::parse("maxHeaderBytes: 100\n").expect("valid");
         assert_eq!(config.header_bytes_limit(), 8192);
         assert_eq!(HostConfig::default().header_bytes_limit(), 65536);
+    }
+
+    #[test]
+    fn zero_turns_a_timeout_off() {
+        let config = HostConfig::parse(
+            "jsonTimeoutSeconds: 0\nheaderReadTimeoutSeconds: 0\nhttp2KeepAliveSeconds: 0\n",
+        )
+        .expect("valid");
+        assert_eq!(config.json_timeout(), None);
+        assert_eq!(config.header_read_timeout(), None);
+        assert_eq!(config.http2_keep_alive(), None);
     }
 
     #[test]
@@ -253,6 +314,13 @@ mod tests {
         assert_eq!(config.keepalive(), Duration::from_secs(u64::MAX));
         assert_eq!(config.dispatch_timeout(), Duration::from_secs(1));
         assert_eq!(config.max_stream_lifetime(), None);
+        let huge = "jsonTimeoutSeconds: 18446744073709551615\nheaderReadTimeoutSeconds: 18446744073709551615\n\
+                    http2KeepAliveSeconds: 18446744073709551615\nhttp2KeepAliveTimeoutSeconds: 0\n";
+        let timeouts = HostConfig::parse(huge).expect("valid");
+        assert_eq!(timeouts.json_timeout(), None);
+        assert_eq!(timeouts.header_read_timeout(), None);
+        assert_eq!(timeouts.http2_keep_alive(), None);
+        assert_eq!(timeouts.http2_keep_alive_timeout(), Duration::from_secs(1));
         let runtime = config.runtime();
         assert_eq!(runtime.max_instances, 1);
         assert_eq!(runtime.max_memory, 4_294_967_295 << 20);

@@ -232,7 +232,7 @@ fn token_prints_a_fresh_token_and_an_entry_that_admits_it() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("tokens.yaml"), &first_entry).expect("tokens file");
     let config: sluice::auth::AuthConfig =
-        serde_yaml::from_str("tokensFile: tokens.yaml").expect("config");
+        serde_norway::from_str("tokensFile: tokens.yaml").expect("config");
     let auth = sluice::auth::Authenticator::load(&config, dir.path()).expect("loads");
     let bearer = |token: &str| {
         let mut headers = http::HeaderMap::new();

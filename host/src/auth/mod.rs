@@ -396,7 +396,7 @@ fn load_static_tokens(path: &Path) -> Result<HashMap<[u8; 32], StaticToken>, Aut
     let entries: Vec<StaticToken> = if text.trim().is_empty() {
         Vec::new()
     } else {
-        serde_yaml::from_str(&text).map_err(|err| AuthSetupError::file(path, err))?
+        serde_norway::from_str(&text).map_err(|err| AuthSetupError::file(path, err))?
     };
     let mut tokens = HashMap::with_capacity(entries.len());
     for (index, entry) in entries.into_iter().enumerate() {

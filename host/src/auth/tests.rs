@@ -18,7 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
 const HS256_SECRET: &[u8] = b"test-only-hs256-secret-of-at-least-32-bytes";
 
 fn config(yaml: &str) -> AuthConfig {
-    serde_yaml::from_str(yaml).expect("auth config")
+    serde_norway::from_str(yaml).expect("auth config")
 }
 
 fn every_key() -> Authenticator {

@@ -61,7 +61,7 @@ pub struct ActorSpec {
 impl ActorSpec {
     pub fn parse(yaml: &str) -> Result<Self, String> {
         let file: ActorFile =
-            serde_yaml::from_str(yaml).map_err(|err| format!("not a valid actor file: {err}"))?;
+            serde_norway::from_str(yaml).map_err(|err| format!("not a valid actor file: {err}"))?;
         let actor_type = file
             .uri
             .strip_prefix(URI_PREFIX)

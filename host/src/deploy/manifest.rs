@@ -126,14 +126,14 @@ pub struct IngressSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("not a valid ingress file: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("{0}")]
     Invalid(String),
 }
 
 impl IngressSpec {
     pub fn parse(yaml: &str) -> Result<Self, ManifestError> {
-        let file: IngressFile = serde_yaml::from_str(yaml)?;
+        let file: IngressFile = serde_norway::from_str(yaml)?;
         let invalid = |reason: String| Err(ManifestError::Invalid(reason));
         let Some(id) = file
             .uri

@@ -21,6 +21,7 @@ pub fn status_for(code: &str, explicit: Option<u16>) -> StatusCode {
         "CONFLICT" | "ALREADY_EXISTS" => StatusCode::CONFLICT,
         "TOO_MANY_REQUESTS" => StatusCode::TOO_MANY_REQUESTS,
         "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -53,6 +54,7 @@ mod tests {
             ("ALREADY_EXISTS", 409),
             ("TOO_MANY_REQUESTS", 429),
             ("UNAVAILABLE", 503),
+            ("TIMEOUT", 504),
             ("QUERY_ERROR", 500),
             ("", 500),
             ("not_found", 500),

@@ -69,24 +69,12 @@ mod tests {
     use super::*;
     use futures::StreamExt;
     use tokio::sync::mpsc;
-    use tokio_stream_shim::ReceiverStream;
-
-    /// A minimal receiver stream, to avoid a dependency for one test helper.
-    mod tokio_stream_shim {
-        use super::*;
-        pub struct ReceiverStream(pub mpsc::Receiver<Bytes>);
-        impl Stream for ReceiverStream {
-            type Item = Bytes;
-            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-                self.0.poll_recv(cx)
-            }
-        }
-    }
+    use tokio_stream::wrappers::ReceiverStream;
 
     #[tokio::test(start_paused = true)]
     async fn sends_a_comment_after_the_interval_of_silence() {
         let (_tx, rx) = mpsc::channel(1);
-        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        let mut stream = KeepAliveStream::new(ReceiverStream::new(rx), Duration::from_secs(30));
         let started = Instant::now();
         let item = stream.next().await.expect("keepalive");
         assert_eq!(item, ":keepalive\n\n");
@@ -98,7 +86,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_real_event_restarts_the_timer() {
         let (tx, rx) = mpsc::channel(4);
-        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        let mut stream = KeepAliveStream::new(ReceiverStream::new(rx), Duration::from_secs(30));
         tokio::time::sleep(Duration::from_secs(20)).await;
         tx.send(Bytes::from_static(b"data: 1\n\n"))
             .await
@@ -113,14 +101,15 @@ mod tests {
     async fn ends_when_the_inner_stream_ends() {
         let (tx, rx) = mpsc::channel(1);
         drop(tx);
-        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(30));
+        let mut stream = KeepAliveStream::new(ReceiverStream::new(rx), Duration::from_secs(30));
         assert!(stream.next().await.is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_interval_beyond_the_clock_means_never() {
         let (tx, rx) = mpsc::channel(1);
-        let mut stream = KeepAliveStream::new(ReceiverStream(rx), Duration::from_secs(u64::MAX));
+        let mut stream =
+            KeepAliveStream::new(ReceiverStream::new(rx), Duration::from_secs(u64::MAX));
         tx.send(Bytes::from_static(b"data: 1\n\n"))
             .await
             .expect("open");

@@ -3,10 +3,11 @@
 
 mod actor;
 pub mod bindings;
+pub mod capacity;
 mod state;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,6 +19,7 @@ use wasmtime::{
 
 use crate::capabilities::IngressContext;
 use bindings::{Ingress, IngressPre};
+pub use capacity::is_capacity_error;
 pub use state::InstanceState;
 
 /// Actor instances live beside connection instances in the pool; callers wait for one
@@ -74,13 +76,32 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     actor_slots: Arc<Semaphore>,
     live: Arc<AtomicUsize>,
+    /// How many instances are admitted at once (`maxInstances`, or less: see `capacity`).
+    instance_cap: u32,
+    /// Requests answered 503 because a capacity limit was reached.
+    refusals: AtomicU64,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let sizing = capacity::size(
+            config.max_instances,
+            ACTOR_INSTANCES,
+            &capacity::Headroom::of_this_process(),
+        );
+        if sizing.is_limited(config.max_instances) {
+            tracing::warn!(
+                max_instances = config.max_instances,
+                admitted = sizing.instances,
+                connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
+                connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
+                "this machine cannot hold maxInstances; admitting fewer (raise vm.max_map_count \
+                 or the open-file limit for more)"
+            );
+        }
         let mut pool = PoolingAllocationConfig::default();
         // Components from Rust need a few core instances, memories and tables each.
-        let cap = config.max_instances.saturating_add(ACTOR_INSTANCES);
+        let cap = sizing.instances.saturating_add(ACTOR_INSTANCES);
         pool.total_component_instances(cap)
             .total_stacks(cap)
             .total_core_instances(cap.saturating_mul(8))
@@ -110,7 +131,9 @@ impl Runtime {
         let actor_linker = actor::linker(&engine)?;
         spawn_epoch_ticker(&engine);
         Ok(Self {
-            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            slots: Arc::new(Semaphore::new(sizing.instances as usize)),
+            instance_cap: sizing.instances,
+            refusals: AtomicU64::new(0),
             actor_slots: Arc::new(Semaphore::new(ACTOR_INSTANCES as usize)),
             actor_linker,
             live: Arc::new(AtomicUsize::new(0)),
@@ -140,6 +163,21 @@ impl Runtime {
             _ingress_permit: None,
             live: self.live.clone(),
         })
+    }
+
+    /// How many instances are admitted at once.
+    pub fn instance_cap(&self) -> u32 {
+        self.instance_cap
+    }
+
+    /// Count a request refused for capacity (503).
+    pub fn count_refusal(&self) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused for capacity since start.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
     }
 
     /// Instances alive right now.

@@ -1,6 +1,8 @@
 //! Admin endpoints under `/_sluice/`, answered only to loopback clients:
 //!
-//! - `GET /_sluice/metrics` → `{"liveInstances": n, "busSubscribers": n, "ingresses": [...]}`
+//! - `GET /_sluice/metrics` → `{"liveInstances": n, "instanceCap": n, "capacityRefusals": n,
+//!   "busSubscribers": n, "ingresses": [...]}`: `instanceCap` is how many instances are
+//!   admitted at once, `capacityRefusals` how many requests got a 503 for capacity.
 //! - `POST /_sluice/publish` with `{"topic", "event", "data"}` → `202 {"id": <bus id>}`;
 //!   this is what `sluice publish` calls.
 //! - `POST /_sluice/actors/<type>/<id>[?preview=true]` with a message `{"type", "alias"?,
@@ -39,6 +41,8 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             StatusCode::OK,
             json!({
                 "liveInstances": app.runtime.live_instances(),
+                "instanceCap": app.runtime.instance_cap(),
+                "capacityRefusals": app.runtime.refusals(),
                 "busSubscribers": app.backends.bus.subscriber_count(),
                 "ingresses": app.deployment.ingress_ids(),
             }),

@@ -19,11 +19,11 @@ pub async fn handle(
     app: &App,
     request: Request<Incoming>,
     route: &str,
-    hang_up: std::sync::Arc<tokio::sync::Notify>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
 ) -> Response<Body> {
     // Only browsers send Origin; everyone else skips CORS entirely.
     let Some(origin) = request.headers().get(ORIGIN).cloned() else {
-        return serve(app, request, route, hang_up).await;
+        return serve(app, request, route, cut).await;
     };
     if cors::is_preflight(request.method(), request.headers()) {
         return preflight(app, &request, route);
@@ -32,7 +32,7 @@ pub async fn handle(
         RouteMatch::Found { value, .. } => Some(value.clone()),
         _ => None,
     };
-    let mut response = serve(app, request, route, hang_up).await;
+    let mut response = serve(app, request, route, cut).await;
     let own_origins = ingress
         .as_ref()
         .and_then(|ingress| ingress.spec.cors_origins.as_ref());
@@ -84,7 +84,7 @@ async fn serve(
     app: &App,
     request: Request<Incoming>,
     route: &str,
-    hang_up: std::sync::Arc<tokio::sync::Notify>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
 ) -> Response<Body> {
     let (ingress, route_params) = match app.deployment.routes.lookup(request.method(), route) {
         RouteMatch::Found { value, params } => (value.clone(), params),
@@ -170,7 +170,9 @@ async fn serve(
         keepalive: app.config.keepalive(),
         end: Box::pin(stream_end(app)),
         dispatch_timeout: app.config.dispatch_timeout(),
-        hang_up,
+        cut,
+        json_timeout: app.config.json_timeout(),
+        draining: Box::pin(draining(app)),
     };
     respond::run(&app.runtime, &ingress, request, mode, settings).await
 }
@@ -233,10 +235,19 @@ fn forbidden(permission: &str) -> Response<Body> {
     response
 }
 
+/// Resolves once the host is draining.
+fn draining(app: &App) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut draining = app.draining.subscribe();
+    async move {
+        // An error means the sender is gone: the host is going away, which is draining too.
+        let _ = draining.wait_for(|draining| *draining).await;
+    }
+}
+
 /// Resolves when a stream must end: its maximum lifetime passed, or the host is draining.
 fn stream_end(app: &App) -> impl std::future::Future<Output = ()> + Send + 'static {
     let lifetime = app.config.max_stream_lifetime();
-    let mut draining = app.draining.subscribe();
+    let draining = draining(app);
     async move {
         let lifetime = async {
             match lifetime {
@@ -246,7 +257,7 @@ fn stream_end(app: &App) -> impl std::future::Future<Output = ()> + Send + 'stat
         };
         tokio::select! {
             () = lifetime => {}
-            _ = draining.wait_for(|draining| *draining) => {}
+            () = draining => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 //! request dispatch to ingresses and the admin endpoints.
 
 mod admin;
+mod connection;
 mod ingress;
 pub mod respond;
 
@@ -13,8 +14,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -46,7 +46,7 @@ impl App {
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
-        hang_up: Arc<Notify>,
+        cut: Arc<Notify>,
     ) -> Response<Body> {
         // HTTP/1.1 heads are cut by hyper (`max_headers`); HTTP/2 has only a size limit.
         if request.headers().len() > self.config.max_headers {
@@ -55,7 +55,7 @@ impl App {
         let path = request.uri().path();
         if let Some(route) = path.strip_prefix("/ingress/") {
             let route = route.to_owned();
-            ingress::handle(&self, request, &route, hang_up).await
+            ingress::handle(&self, request, &route, cut).await
         } else if path.starts_with("/_sluice/") {
             admin::handle(&self, request, peer).await
         } else if let ("/", Some(page)) = (path, &self.index_page) {
@@ -115,7 +115,6 @@ impl Server {
 
     async fn accept_until(&self, shutdown: impl Future<Output = ()>, graceful: &GracefulShutdown) {
         tokio::pin!(shutdown);
-        let builder = connection_builder(&self.app.config);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -129,48 +128,51 @@ impl Server {
                 },
                 () = &mut shutdown => return,
             };
-            // Each event must leave as soon as it is written.
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY");
-            }
-            let app = self.app.clone();
-            // A stream whose client stopped reading hangs up its whole connection.
-            let hang_up = Arc::new(Notify::new());
-            let hang_up_for_requests = hang_up.clone();
-            let service = service_fn(move |request| {
-                let (app, hang_up) = (app.clone(), hang_up_for_requests.clone());
-                async move { Ok::<_, Infallible>(app.handle(request, peer, hang_up).await) }
-            });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                tokio::select! {
-                    result = connection => {
-                        if let Err(err) = result {
-                            tracing::debug!(%peer, %err, "connection ended with an error");
-                        }
-                    }
-                    () = hang_up.notified() => tracing::debug!(%peer, "connection closed by the host"),
-                }
-            });
+            self.serve(stream, peer, graceful);
         }
     }
-}
 
-/// HTTP/1.1 and HTTP/2 with the configured header limits: an HTTP/1.1 head over
-/// `maxHeaderBytes` or with more than `maxHeaders` fields, or an HTTP/2 header list over
-/// `maxHeaderBytes`, is answered 431 by hyper (HTTP/1.1 then closes the connection).
-fn connection_builder(config: &HostConfig) -> auto::Builder<TokioExecutor> {
-    let max_bytes = config.header_bytes_limit();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(max_bytes)
-        .max_headers(config.max_headers);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(max_bytes).unwrap_or(u32::MAX));
-    builder
+    /// Serve one connection in its own task.
+    fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr, graceful: &GracefulShutdown) {
+        // Each event must leave as soon as it is written.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+        let app = self.app.clone();
+        // A slow consumer is cut: on HTTP/1.1 that closes its connection (`hang_up`), on
+        // HTTP/2 it resets its stream alone (the executor's cut for that stream).
+        let hang_up = Arc::new(Notify::new());
+        let executor = connection::StreamExecutor::default();
+        let service = service_fn({
+            let (hang_up, executor) = (hang_up.clone(), executor.clone());
+            move |request: Request<Incoming>| {
+                let cut = if request.version() == http::Version::HTTP_2 {
+                    executor.cut_next_stream()
+                } else {
+                    hang_up.clone()
+                };
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(request, peer, cut).await) }
+            }
+        });
+        let (stream, read) = connection::CountingStream::new(stream);
+        let builder = connection::builder(&self.app.config, executor);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        let first_bytes =
+            connection::first_bytes_deadline(read, self.app.config.header_read_timeout());
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, %err, "connection ended with an error");
+                    }
+                }
+                () = hang_up.notified() => tracing::debug!(%peer, "connection closed by the host"),
+                () = first_bytes => tracing::debug!(%peer, "no request within the header read timeout"),
+            }
+        });
+    }
 }

@@ -42,10 +42,14 @@ pub struct StreamSettings {
     /// Resolves when the stream must end (maximum lifetime, host draining).
     pub end: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// How long a burst may wait for the client to take it before the client counts as
-    /// a slow consumer and its connection is closed.
+    /// a slow consumer and is cut.
     pub dispatch_timeout: Duration,
-    /// Closes this request's connection.
-    pub hang_up: Arc<Notify>,
+    /// Cuts this request off: resets its HTTP/2 stream, or closes its HTTP/1.1 connection.
+    pub cut: Arc<Notify>,
+    /// JSON mode: how long the component may take to yield its first record.
+    pub json_timeout: Option<Duration>,
+    /// Resolves once the host drains; JSON requests still waiting then are answered 503.
+    pub draining: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 /// Bursts buffered per stream between the component and the client.
@@ -61,40 +65,93 @@ pub async fn run(
 ) -> Response<Body> {
     // The ingress's own cap first: a request it refuses takes no place in the pool.
     let Ok(ingress_permit) = ingress.admit() else {
+        runtime.count_refusal();
         return unavailable("too many concurrent connections to this ingress; retry shortly");
     };
     let Some(slot) = runtime.reserve() else {
+        runtime.count_refusal();
         return unavailable("too many concurrent connections; retry shortly");
     };
     let slot = slot.with_ingress_permit(ingress_permit);
+    let id = &ingress.spec.id;
+    if mode == Mode::Json {
+        let answer = async {
+            let (instance, stream) = match start(runtime, ingress, slot, &request).await {
+                Ok(started) => started,
+                Err(response) => return response,
+            };
+            json_mode(instance, stream, id).await
+        };
+        return with_json_deadline(answer, settings.json_timeout, settings.draining, id).await;
+    }
+    let (instance, stream) = match start(runtime, ingress, slot, &request).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
+    sse_mode(
+        instance,
+        stream,
+        id.clone(),
+        ingress.spec.sse_retry,
+        settings,
+    )
+}
+
+/// Instantiate and call `handle`: the instance and its record stream, or the response
+/// saying why not. Whatever capacity instantiation ran out of is a 503, never a 500.
+async fn start(
+    runtime: &Runtime,
+    ingress: &Ingress,
+    slot: crate::runtime::Slot,
+    request: &types::Request,
+) -> Result<(Instance, ResourceAny), Response<Body>> {
     let id = &ingress.spec.id;
     let mut instance = match runtime
         .instantiate(&ingress.pre, ingress.context.clone(), slot)
         .await
     {
         Ok(instance) => instance,
+        Err(err) if crate::runtime::is_capacity_error(&err) => {
+            runtime.count_refusal();
+            tracing::warn!(ingress = %id, error = %format!("{err:#}"), "out of capacity at instantiation");
+            return Err(unavailable("the host is at capacity; retry shortly"));
+        }
         Err(err) => {
             tracing::error!(ingress = %id, error = %format!("{err:#}"), "instantiation failed");
-            return component_failed();
+            return Err(component_failed());
         }
     };
-    let stream = match instance.handle(&request).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return guest_error_response(error),
+    match instance.handle(request).await {
+        Ok(Ok(stream)) => Ok((instance, stream)),
+        Ok(Err(error)) => Err(guest_error_response(error)),
         Err(trap) => {
             tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed in handle");
-            return component_failed();
+            Err(component_failed())
+        }
+    }
+}
+
+/// A JSON request's answer, unless its deadline passes first (504, the instance dropped
+/// mid-call) or the host drains first (503, so the client retries on another node).
+async fn with_json_deadline(
+    answer: impl Future<Output = Response<Body>>,
+    timeout: Option<Duration>,
+    draining: Pin<Box<dyn Future<Output = ()> + Send>>,
+    id: &str,
+) -> Response<Body> {
+    let deadline = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
         }
     };
-    match mode {
-        Mode::Json => json_mode(instance, stream, id).await,
-        Mode::Sse => sse_mode(
-            instance,
-            stream,
-            id.clone(),
-            ingress.spec.sse_retry,
-            settings,
-        ),
+    tokio::select! {
+        response = answer => response,
+        () = deadline => {
+            tracing::info!(ingress = %id, ?timeout, "JSON request past its deadline");
+            error_response("TIMEOUT", "the component yielded no record before the deadline")
+        }
+        () = draining => unavailable("the host is shutting down; retry"),
     }
 }
 
@@ -142,7 +199,7 @@ fn sse_mode(
         pull(instance, stream, id.clone()),
         sender,
         settings.dispatch_timeout,
-        settings.hang_up,
+        settings.cut,
         id,
     ));
     let buffered = futures::stream::unfold(receiver, |mut receiver| async move {
@@ -186,13 +243,14 @@ fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item
 }
 
 /// Move bursts from the component to the client's buffer. Ends — dropping the instance —
-/// as soon as the client is gone, and hangs up on a client that takes no burst for
-/// `dispatch_timeout` (a slow consumer is dropped, never buffered without bound).
+/// as soon as the client is gone, and cuts off a client that takes no burst for
+/// `dispatch_timeout` (a slow consumer is dropped, never buffered without bound). hyper
+/// stops polling a body whose client does not read, so the cut comes from outside it.
 async fn feed(
     bursts: impl Stream<Item = Bytes> + Send,
     sender: mpsc::Sender<Bytes>,
     dispatch_timeout: Duration,
-    hang_up: Arc<Notify>,
+    cut: Arc<Notify>,
     id: String,
 ) {
     let mut bursts = std::pin::pin!(bursts);
@@ -206,8 +264,8 @@ async fn feed(
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {
-                tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: closing its connection");
-                hang_up.notify_one();
+                tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: cutting it off");
+                cut.notify_one();
                 return;
             }
         }
