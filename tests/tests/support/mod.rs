@@ -12,6 +12,8 @@ pub struct Host {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
+    /// Dropping it would start the drain.
+    _serving: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Host {
@@ -22,6 +24,14 @@ impl Host {
 
     /// Serve the bundled demo plus `extra` files (path relative to the deploy directory).
     pub async fn demo_with(extra: &[(&str, &str)]) -> Self {
+        let (mut host, shutdown) = Self::demo_with_shutdown(extra).await;
+        // Never drained: the host serves as long as this `Host` lives.
+        host._serving = Some(shutdown.trigger);
+        host
+    }
+
+    /// Like [`Host::demo_with`], with a handle that starts the host's drain.
+    pub async fn demo_with_shutdown(extra: &[(&str, &str)]) -> (Self, Shutdown) {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo written");
         for (relative, contents) in extra {
@@ -38,12 +48,17 @@ impl Host {
             booted.problems
         );
         let addr = booted.server.local_addr().expect("bound");
-        tokio::spawn(booted.server.run(std::future::pending()));
-        Self {
+        let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
+        let stopped = tokio::spawn(booted.server.run(async {
+            let _ = triggered.await;
+        }));
+        let host = Self {
             addr,
             client: reqwest::Client::new(),
             _dir: dir,
-        }
+            _serving: None,
+        };
+        (host, Shutdown { trigger, stopped })
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -126,6 +141,20 @@ impl Host {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Starts a host's drain (as SIGTERM does) and tells when it has stopped.
+pub struct Shutdown {
+    trigger: tokio::sync::oneshot::Sender<()>,
+    pub stopped: tokio::task::JoinHandle<()>,
+}
+
+impl Shutdown {
+    /// Start draining; the returned handle resolves once the host has stopped.
+    pub fn drain(self) -> tokio::task::JoinHandle<()> {
+        let _ = self.trigger.send(());
+        self.stopped
     }
 }
 
