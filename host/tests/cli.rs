@@ -179,19 +179,19 @@ fn sigterm_drains_streams_with_a_farewell_and_exits() {
         "a complete chunked response: {rest:?}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Exiting takes milliseconds once the stream has ended; the margin is for a loaded machine.
+    let deadline = sent + Duration::from_secs(60);
     let exit = loop {
         if let Some(exit) = server.0.try_wait().expect("wait") {
             break exit;
         }
         assert!(
             Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
+            "still running 60 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
-    assert!(sent.elapsed() < Duration::from_secs(10));
     assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
 }
 

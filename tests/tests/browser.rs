@@ -119,9 +119,9 @@ fn now_millis() -> u64 {
     since_epoch.as_millis() as u64
 }
 
-/// A headless Chromium session behind its own ChromeDriver.
+/// A headless Chromium session behind its own ChromeDriver, driven through `fantoccini`.
 struct Browser {
-    client: reqwest::Client,
+    client: fantoccini::Client,
     driver_port: u16,
     /// `/session/<id>`, under the driver's address.
     session: String,
@@ -152,11 +152,11 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let ready = async {
+            let status = reqwest::Client::new();
             loop {
-                if let Ok(response) = client.get(format!("{base}/status")).send().await
+                if let Ok(response) = status.get(format!("{base}/status")).send().await
                     && let Ok(status) = response.json::<Value>().await
                     && status["value"]["ready"] == true
                 {
@@ -183,17 +183,26 @@ impl Browser {
             "--disable-sync".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-        }}});
-        let created = webdriver(
-            &client,
-            reqwest::Method::POST,
-            &format!("{base}/session"),
-            Some(capabilities),
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({ "binary": CHROMIUM, "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = tokio::time::timeout(
+            Duration::from_secs(60),
+            fantoccini::ClientBuilder::new(connector)
+                .capabilities(capabilities)
+                .connect(&base),
         )
-        .await;
-        let session = created["sessionId"].as_str().expect("a session id");
+        .await
+        .expect("a session within 60 s")
+        .expect("a WebDriver session");
+        let session = client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session id");
         Some(Self {
             driver_port: port,
             session: format!("/session/{session}"),
@@ -203,23 +212,15 @@ impl Browser {
         })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!(
-            "http://127.0.0.1:{}{}{path}",
-            self.driver_port, self.session
-        );
-        webdriver(&self.client, method, &url, body).await
-    }
-
     async fn goto(&self, url: &str) {
-        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client.goto(url).await.expect("navigate");
     }
 
     async fn script(&self, script: &str) -> Value {
-        let body = json!({ "script": script, "args": [] });
-        self.command(reqwest::Method::POST, "/execute/sync", Some(body))
+        self.client
+            .execute(script, Vec::new())
             .await
+            .expect("script runs")
     }
 
     /// The page's log entries of one type, each `{type, data, lastEventId, at}`.
@@ -235,7 +236,8 @@ impl Browser {
 
     /// Wait up to 10 s for the `index`th log entry of a type.
     async fn wait_for_log_entry(&self, kind: &str, index: usize) -> Value {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
             if let Some(entry) = self.log_entries(kind).await.get(index) {
                 return entry.clone();
             }
@@ -248,34 +250,22 @@ impl Browser {
     }
 
     async fn text(&self, css: &str) -> String {
-        let script = format!("return document.querySelector('{css}').textContent");
-        self.script(&script)
+        let element = self
+            .client
+            .find(fantoccini::Locator::Css(css))
             .await
-            .as_str()
-            .expect("text")
-            .to_owned()
+            .expect("the element");
+        element.text().await.expect("its text")
     }
 
     /// A real click, through WebDriver's element API.
     async fn click(&self, css: &str) {
-        let found = self
-            .command(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        let element = found
-            .as_object()
-            .and_then(|found| found.values().next())
-            .and_then(Value::as_str)
-            .expect("an element reference");
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let element = self
+            .client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .expect("the element");
+        element.click().await.expect("click");
     }
 }
 
@@ -300,23 +290,4 @@ impl Drop for Browser {
             eprintln!("could not end the browser session: {err}");
         }
     }
-}
-
-/// One WebDriver command; its `value`, or a panic with the driver's error.
-async fn webdriver(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-) -> Value {
-    let request = client.request(method, url).timeout(Duration::from_secs(30));
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    let response = request.send().await.expect("webdriver request");
-    let status = response.status();
-    let answer: Value = response.json().await.expect("webdriver JSON");
-    assert!(status.is_success(), "webdriver {url}: {status} {answer}");
-    answer["value"].clone()
 }

@@ -208,7 +208,7 @@ async fn attack_beside_a_healthy_stream(config: &str, before: &str, after_first:
     wait_for_live_instances(&host, 1).await;
     healthy.wait_for(3).await;
     let gap = healthy.finish().await;
-    host.assert_instances_released_within_a_second().await;
+    host.assert_instances_released().await;
     gap
 }
 
@@ -232,7 +232,7 @@ async fn a_loop_runs_for_the_cpu_budget_before_it_is_cut() {
         took >= Duration::from_millis(300) && took < Duration::from_secs(2),
         "cut after {took:?}, budget 300 ms"
     );
-    host.assert_instances_released_within_a_second().await;
+    host.assert_instances_released().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,7 +261,7 @@ async fn the_default_memory_limit_stops_a_memory_bomb() {
     let (status, _, body, _) = attack(&host, "hoard-after-first", "text/event-stream").await;
     assert_eq!(status, 200);
     assert_eq!(body, FIRST_THEN_FAILED_SSE);
-    host.assert_instances_released_within_a_second().await;
+    host.assert_instances_released().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -254,7 +254,7 @@ async fn a_mistyped_parameter_is_a_400_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn client_disconnect_releases_the_instance_within_a_second() {
+async fn client_disconnect_releases_the_instance() {
     let host = Host::demo().await;
     let response = host
         .sse("/ingress/api/orders/ORD-123/events")
@@ -265,7 +265,7 @@ async fn client_disconnect_releases_the_instance_within_a_second() {
     host.wait_for_subscribers(1).await;
     assert_eq!(host.live_instances().await, 1);
     drop(response);
-    host.assert_instances_released_within_a_second().await;
+    host.assert_instances_released().await;
     host.wait_for_subscribers(0).await;
 }
 

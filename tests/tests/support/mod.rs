@@ -119,14 +119,12 @@ impl Host {
             .expect("count")
     }
 
-    /// Assert that every instance is released within one second.
-    pub async fn assert_instances_released_within_a_second(&self) {
-        let started = Instant::now();
+    /// Wait until every instance is released; a failure if one is still live after 10 s
+    /// (release takes milliseconds; the margin is for a loaded machine).
+    pub async fn assert_instances_released(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
         while self.live_instances().await != 0 {
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "instance still live after 1 s"
-            );
+            assert!(Instant::now() < deadline, "instance still live after 10 s");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

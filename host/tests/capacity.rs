@@ -1,0 +1,258 @@
+//! Far past capacity on a stock `vm.max_map_count`: a `sluice serve` process configured for
+//! 30,000 instances admits what the machine can hold, answers every further request 503 with
+//! `Retry-After` (never a 500), keeps its open streams delivering, and stays up.
+//!
+//! The host runs as its own process: its open files and mappings are its own, as in
+//! production, and a crash would show as its exit.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// The server process, killed on drop, with its deploy directory and log.
+struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
+    }
+
+    fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("wait");
+        assert!(
+            status.is_none(),
+            "the host exited ({status:?}); its log ends:\n{}",
+            tail(&self.log())
+        );
+    }
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn serve(config: &str) -> (Server, SocketAddr) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let log = std::fs::File::create(dir.path().join("host.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", &dir.path().display().to_string()])
+        .args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("sluice serve");
+    (Server { child, dir }, addr)
+}
+
+/// One HTTP/1.1 exchange's status line and headers; the connection stays open.
+struct Opened {
+    status: u16,
+    retry_after: Option<String>,
+    reader: BufReader<TcpStream>,
+}
+
+async fn open(addr: SocketAddr, path: &str, accept: &str) -> std::io::Result<Opened> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: t\r\naccept: {accept}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or(0);
+    let mut retry_after = None;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("retry-after")
+        {
+            retry_after = Some(value.trim().to_owned());
+        }
+    }
+    Ok(Opened {
+        status,
+        retry_after,
+        reader,
+    })
+}
+
+async fn metrics(addr: SocketAddr) -> serde_json::Value {
+    let mut opened = open(addr, "/_sluice/metrics", "application/json")
+        .await
+        .expect("metrics");
+    assert_eq!(opened.status, 200);
+    let mut body = [0u8; 4096];
+    let n = opened.reader.read(&mut body).await.expect("body");
+    serde_json::from_slice(&body[..n]).expect("metrics JSON")
+}
+
+/// Wait until the host answers its metrics, within a generous deadline.
+async fn wait_until_serving(server: &mut Server, addr: SocketAddr) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        server.assert_running();
+        if TcpStream::connect(addr).await.is_ok() {
+            return metrics(addr).await;
+        }
+        assert!(Instant::now() < deadline, "the host never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Publish on an order's topic through the admin endpoint.
+async fn publish(addr: SocketAddr, order: &str, n: u64) {
+    let body = serde_json::json!({"topic": format!("actors/order/{order}"), "event": "checkpoint", "data": {"n": n}})
+        .to_string();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST /_sluice/publish HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("publish");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+}
+
+/// Read `stream` until a `data:` line carrying `"n":n`.
+async fn assert_receives(stream: &mut BufReader<TcpStream>, n: u64) {
+    let want = format!("\"n\":{n}");
+    let received = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = stream.read_line(&mut line).await.expect("stream open");
+            assert!(read > 0, "the stream ended");
+            if line.starts_with("data:") && line.contains(&want) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(received.is_ok(), "no event {n} within 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering() {
+    let max_map_count: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    if max_map_count > 65_530 {
+        eprintln!("SKIPPED: vm.max_map_count is {max_map_count}, not the stock 65530");
+        return;
+    }
+    // This process holds one socket per connection, as the host does.
+    rlimit::increase_nofile_limit(u64::MAX).expect("open-file limit");
+
+    // The CPU budget is generous: instantiating thousands at once on a loaded machine is slow.
+    let (mut server, addr) = serve("maxInstances: 30000\ncpuPerCallMs: 60000\n");
+    let start = wait_until_serving(&mut server, addr).await;
+    let cap = start["instanceCap"].as_u64().expect("instanceCap");
+    assert!(
+        cap < 30_000,
+        "the stock mapping limit cannot hold 30,000: {start}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("admitting fewer") && log.contains("connections_allowed_by_vm_max_map_count"),
+        "the host warns at start with the numbers:\n{log}"
+    );
+
+    // Open the cap's worth of streams and 500 more, 100 at a time.
+    let total = cap + 500;
+    let limit = Arc::new(tokio::sync::Semaphore::new(100));
+    let opens: Vec<_> = (0..total)
+        .map(|n| {
+            let limit = limit.clone();
+            tokio::spawn(async move {
+                let _turn = limit.acquire().await.expect("semaphore");
+                let path = format!("/ingress/api/orders/ORD-{n}/events");
+                (n, open(addr, &path, "text/event-stream").await)
+            })
+        })
+        .collect();
+    let mut streams = Vec::new();
+    let mut refused = 0;
+    for opened in opens {
+        let (n, opened) = opened.await.expect("task");
+        let opened = opened.unwrap_or_else(|err| panic!("connection {n}: {err}"));
+        match opened.status {
+            200 => streams.push((n, opened.reader)),
+            503 => {
+                assert_eq!(opened.retry_after.as_deref(), Some("1"), "connection {n}");
+                refused += 1;
+            }
+            status => panic!(
+                "connection {n}: status {status}; the host log ends:\n{}",
+                tail(&server.log())
+            ),
+        }
+    }
+    server.assert_running();
+    assert_eq!(streams.len() as u64, cap, "every admitted stream opened");
+    assert_eq!(refused, 500);
+
+    // Full: even hello is refused, with a 503.
+    let hello = open(addr, "/ingress/api/hello", "application/json")
+        .await
+        .expect("hello");
+    assert_eq!(hello.status, 503);
+    let after = metrics(addr).await;
+    assert!(after["capacityRefusals"].as_u64() >= Some(501), "{after}");
+
+    // The open streams still deliver: the first, one in the middle, the last.
+    for index in [0, streams.len() / 2, streams.len() - 1] {
+        let (order, reader) = &mut streams[index];
+        publish(addr, &format!("ORD-{order}"), 7).await;
+        assert_receives(reader, 7).await;
+    }
+
+    // Closing some makes room again.
+    streams.truncate(streams.len() - 10);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let hello = open(addr, "/ingress/api/hello", "application/json")
+            .await
+            .expect("hello");
+        if hello.status == 200 {
+            break;
+        }
+        assert_eq!(hello.status, 503);
+        assert!(Instant::now() < deadline, "no room after closing streams");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.assert_running();
+    assert!(
+        !server.log().contains("instantiation failed"),
+        "no instantiation failed for any other reason than capacity:\n{}",
+        tail(&server.log())
+    );
+}

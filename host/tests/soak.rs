@@ -1,0 +1,360 @@
+//! The soak check (not in the default run): connect → first event → disconnect, over and
+//! over, across SSE, JSON and HTTP/2, with actor calls and publishes mixed in, against a
+//! `sluice serve` process. Afterwards the host's live instances, subscriptions and open
+//! files are back where they started, and its RSS is within 5 % of its value after warm-up.
+//!
+//! ```sh
+//! SLUICE_SOAK_CYCLES=1000000 cargo test --release -p sluice-host --test soak -- --ignored --nocapture
+//! ```
+//!
+//! `SLUICE_SOAK_CYCLES` defaults to 1,000,000; `SLUICE_SOAK_WORKERS` (default 8) cycles
+//! run at once.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> (Self, SocketAddr) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        // A generous CPU budget: a loaded machine must not turn slowness into failures.
+        std::fs::write(dir.path().join("sluice.yaml"), "cpuPerCallMs: 10000\n").expect("config");
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", &dir.path().display().to_string()])
+            .args(["--listen", &addr.to_string()])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sluice serve");
+        (Self { child, _dir: dir }, addr)
+    }
+
+    fn status_field_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    fn rss_kib(&self) -> u64 {
+        self.status_field_kib("VmRSS:")
+    }
+
+    fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("/proc fd")
+            .count()
+    }
+
+    fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("wait");
+        assert!(status.is_none(), "the host exited: {status:?}");
+    }
+}
+
+fn request(method: &str, url: &str, accept: &str, body: &str) -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("accept", accept)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request")
+}
+
+/// Send, check the status, and return the first chunk of the body; the rest is dropped,
+/// which on a stream is the client going away.
+async fn first_chunk(client: &HttpClient, request: http::Request<Full<Bytes>>, want: u16) -> Bytes {
+    let uri = request.uri().clone();
+    let response = tokio::time::timeout(Duration::from_secs(60), client.request(request))
+        .await
+        .unwrap_or_else(|_| panic!("{uri}: no answer within 60 s"))
+        .unwrap_or_else(|err| panic!("{uri}: {err}"));
+    assert_eq!(response.status().as_u16(), want, "{uri}");
+    let mut body = response.into_body();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("{uri}: no data within 60 s"))
+            .unwrap_or_else(|| panic!("{uri}: the body ended empty"))
+            .unwrap_or_else(|err| panic!("{uri}: {err}"));
+        if let Ok(data) = frame.into_data()
+            && !data.is_empty()
+        {
+            return data;
+        }
+    }
+}
+
+async fn metrics(client: &HttpClient, addr: SocketAddr) -> serde_json::Value {
+    let url = format!("http://{addr}/_sluice/metrics");
+    let response = client
+        .request(request("GET", &url, "application/json", ""))
+        .await
+        .expect("metrics");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    serde_json::from_slice(&body).expect("metrics JSON")
+}
+
+/// One cycle of kind `n % 7`.
+async fn cycle(h1: &HttpClient, h2: &HttpClient, addr: SocketAddr, n: u64) {
+    let base = format!("http://{addr}");
+    let contains = |chunk: &Bytes, want: &str| {
+        let text = String::from_utf8_lossy(chunk);
+        assert!(text.contains(want), "cycle {n}: {text:?} lacks {want:?}");
+    };
+    match n % 7 {
+        0 => {
+            let chunk = first_chunk(
+                h1,
+                request(
+                    "GET",
+                    &format!("{base}/ingress/api/hello"),
+                    "text/event-stream",
+                    "",
+                ),
+                200,
+            )
+            .await;
+            contains(&chunk, "Hello world");
+        }
+        1 => {
+            let chunk = first_chunk(
+                h1,
+                request(
+                    "GET",
+                    &format!("{base}/ingress/api/hello"),
+                    "application/json",
+                    "",
+                ),
+                200,
+            )
+            .await;
+            contains(&chunk, "\"Hello world\"");
+        }
+        2 => {
+            let chunk = first_chunk(
+                h2,
+                request(
+                    "GET",
+                    &format!("{base}/ingress/api/heartbeat"),
+                    "text/event-stream",
+                    "",
+                ),
+                200,
+            )
+            .await;
+            contains(&chunk, "event: heartbeat");
+        }
+        3 | 4 => {
+            // A stream that waits on the bus: subscribed once its head arrives, then a
+            // publish, its event, and the client goes away mid-stream.
+            let client = if n % 7 == 3 { h1 } else { h2 };
+            let order = format!("SOAK-{}", n % 16);
+            let url = format!("{base}/ingress/api/orders/{order}/events");
+            let response = tokio::time::timeout(
+                Duration::from_secs(60),
+                client.request(request("GET", &url, "text/event-stream", "")),
+            )
+            .await
+            .expect("stream head within 60 s")
+            .expect("stream");
+            assert_eq!(response.status(), 200);
+            let publish = format!(
+                r#"{{"topic":"actors/order/{order}","event":"checkpoint","data":{{"n":{n}}}}}"#
+            );
+            first_chunk(
+                h1,
+                request(
+                    "POST",
+                    &format!("{base}/_sluice/publish"),
+                    "application/json",
+                    &publish,
+                ),
+                202,
+            )
+            .await;
+            let mut body = response.into_body();
+            let want = format!("\"n\":{n}");
+            let seen = tokio::time::timeout(Duration::from_secs(60), async {
+                let mut seen = String::new();
+                while !seen.contains(&want) {
+                    let frame = body.frame().await.expect("open").expect("frame");
+                    if let Ok(data) = frame.into_data() {
+                        seen.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+            })
+            .await;
+            assert!(seen.is_ok(), "cycle {n}: its event never came");
+        }
+        5 => {
+            let command = r#"{"commands":[{"type":"setPhysicalStock","value":150}]}"#;
+            let chunk = first_chunk(
+                h1,
+                request(
+                    "POST",
+                    &format!("{base}/ingress/api/skus/PROD-001/stock"),
+                    "application/json",
+                    command,
+                ),
+                200,
+            )
+            .await;
+            contains(&chunk, "available");
+        }
+        _ => {
+            let query = r#"{"type":"query","alias":"state"}"#;
+            let chunk = first_chunk(
+                h1,
+                request(
+                    "POST",
+                    &format!("{base}/_sluice/actors/sku/0b7e4d2c-9a61-4f3e-b5d8-2c4a6e8f1a3b"),
+                    "application/json",
+                    query,
+                ),
+                200,
+            )
+            .await;
+            contains(&chunk, "state");
+        }
+    }
+}
+
+async fn run_cycles(addr: SocketAddr, from: u64, to: u64, workers: u64) {
+    let next = Arc::new(AtomicU64::new(from));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let next = next.clone();
+            tokio::spawn(async move {
+                let h1: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+                let h2: HttpClient = Client::builder(TokioExecutor::new())
+                    .http2_only(true)
+                    .build_http();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= to {
+                        return;
+                    }
+                    cycle(&h1, &h2, addr, n).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a cycle failed");
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|value| {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a long soak; run it with --ignored (see the file's header)"]
+async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind() {
+    let cycles = env_u64("SLUICE_SOAK_CYCLES", 1_000_000);
+    let workers = env_u64("SLUICE_SOAK_WORKERS", 8).max(1);
+    let warm_up = (cycles / 20).clamp(1.min(cycles), 20_000);
+    let (mut server, addr) = Server::start();
+    let probe: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let start = loop {
+        server.assert_running();
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break metrics(&probe, addr).await;
+        }
+        assert!(Instant::now() < deadline, "the host never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let files_at_start = server.open_files();
+
+    let started = Instant::now();
+    run_cycles(addr, 0, warm_up, workers).await;
+    let rss_warm = server.rss_kib();
+    println!("soak: {warm_up} warm-up cycles, RSS {rss_warm} KiB");
+    run_cycles(addr, warm_up, cycles, workers).await;
+    let elapsed = started.elapsed();
+    server.assert_running();
+
+    // Clients are gone (their pools dropped with the workers): wait for the host to settle.
+    let settle = Instant::now() + Duration::from_secs(60);
+    let end = loop {
+        let now = metrics(&probe, addr).await;
+        let settled = now["liveInstances"] == start["liveInstances"]
+            && now["busSubscribers"] == start["busSubscribers"]
+            && server.open_files() == files_at_start;
+        if settled || Instant::now() > settle {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rss_end = server.rss_kib();
+    let files_at_end = server.open_files();
+    println!(
+        "soak: {cycles} cycles in {elapsed:.0?} ({:.0}/s) with {workers} workers",
+        cycles as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "soak: live instances {} -> {}, subscribers {} -> {}, open files {files_at_start} -> {files_at_end}",
+        start["liveInstances"],
+        end["liveInstances"],
+        start["busSubscribers"],
+        end["busSubscribers"]
+    );
+    println!(
+        "soak: RSS after warm-up {rss_warm} KiB, at the end {rss_end} KiB ({:+.2} %)",
+        (rss_end as f64 - rss_warm as f64) * 100.0 / rss_warm as f64
+    );
+    assert_eq!(end["liveInstances"], start["liveInstances"]);
+    assert_eq!(end["busSubscribers"], start["busSubscribers"]);
+    assert_eq!(files_at_end, files_at_start, "open files");
+    assert!(
+        rss_end * 100 <= rss_warm * 105,
+        "RSS grew from {rss_warm} KiB to {rss_end} KiB"
+    );
+}
