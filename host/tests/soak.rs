@@ -71,9 +71,33 @@ impl Server {
     }
 
     fn open_files(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+        self.open_file_names().len()
+    }
+
+    /// What each open descriptor points at (`socket:[…]`, a path, …), sorted.
+    fn open_file_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .expect("/proc fd")
-            .count()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .map(|target| target.display().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The open-file count once it has held still for a second (clients' connections take
+    /// a moment to close on the host's side); a failure after 60 s.
+    async fn settled_open_files(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut last, mut still) = (self.open_files(), 0);
+        while still < 10 {
+            assert!(Instant::now() < deadline, "open files never settled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.open_files();
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+        }
+        last
     }
 
     fn assert_running(&mut self) {
@@ -311,12 +335,18 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
         assert!(Instant::now() < deadline, "the host never listened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let files_at_start = server.open_files();
+    let files_before_warm_up = server.open_files();
 
+    // Warm-up opens what the host opens once (the store's WAL, caches): the starting values
+    // are taken after it.
     let started = Instant::now();
     run_cycles(addr, 0, warm_up, workers).await;
+    let files_at_start = server.settled_open_files().await;
+    let names_at_start = server.open_file_names();
     let rss_warm = server.rss_kib();
-    println!("soak: {warm_up} warm-up cycles, RSS {rss_warm} KiB");
+    println!(
+        "soak: {warm_up} warm-up cycles; open files {files_before_warm_up} before, {files_at_start} after; RSS {rss_warm} KiB"
+    );
     run_cycles(addr, warm_up, cycles, workers).await;
     let elapsed = started.elapsed();
     server.assert_running();
@@ -352,7 +382,12 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
     );
     assert_eq!(end["liveInstances"], start["liveInstances"]);
     assert_eq!(end["busSubscribers"], start["busSubscribers"]);
-    assert_eq!(files_at_end, files_at_start, "open files");
+    assert_eq!(
+        files_at_end,
+        files_at_start,
+        "open files: {names_at_start:?} then {:?}",
+        server.open_file_names()
+    );
     assert!(
         rss_end * 100 <= rss_warm * 105,
         "RSS grew from {rss_warm} KiB to {rss_end} KiB"
