@@ -170,7 +170,7 @@ async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering
         return;
     }
     // This process holds one socket per connection, as the host does.
-    rlimit::increase_nofile_limit(u64::MAX).expect("open-file limit");
+    let files = rlimit::increase_nofile_limit(u64::MAX).expect("open-file limit");
 
     // The CPU budget is generous: instantiating thousands at once on a loaded machine is slow.
     let (mut server, addr) = serve("maxInstances: 30000\ncpuPerCallMs: 60000\n");
@@ -180,6 +180,12 @@ async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering
         cap < 30_000,
         "the stock mapping limit cannot hold 30,000: {start}"
     );
+    if files < cap + 1000 {
+        eprintln!(
+            "SKIPPED: this process may open {files} files, too few for {cap} streams and more"
+        );
+        return;
+    }
     let log = server.log();
     assert!(
         log.contains("admitting fewer") && log.contains("connections_allowed_by_vm_max_map_count"),

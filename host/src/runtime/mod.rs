@@ -89,6 +89,12 @@ impl Runtime {
             ACTOR_INSTANCES,
             &capacity::Headroom::of_this_process(),
         );
+        tracing::info!(
+            admitted = sizing.instances,
+            connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
+            connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
+            "instance pool sized"
+        );
         if sizing.is_limited(config.max_instances) {
             tracing::warn!(
                 max_instances = config.max_instances,
