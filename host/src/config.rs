@@ -2,7 +2,12 @@
 //!
 //! ```yaml
 //! listen: 127.0.0.1:8080        # address to serve on (the CLI's --listen wins)
-//! store: sluice.db              # SQLite file, relative to the deploy directory
+//! store: sluice.db              # a path: SQLite file, relative to the deploy directory;
+//!                               # a postgres:// or postgresql:// URL: PostgreSQL (a cluster)
+//! storeSchema: public           # PostgreSQL only: the schema of every table (created if missing)
+//! storePoolSize: 16             # PostgreSQL only: most connections this node opens
+//! storeConnectTimeoutSeconds: 5 # PostgreSQL only: wait this long for a connection, then the
+//!                               # call fails as `unavailable` (at start: the host exits)
 //! keepaliveSeconds: 30          # ':keepalive' comment after this much silence on a stream
 //! maxInstances: 1000            # concurrent instances (connections); over it: 503
 //! memoryPerInstanceMiB: 64      # linear memory per instance
@@ -20,12 +25,12 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::auth::AuthConfig;
+use crate::backends::store::postgres::{PostgresConfig, is_postgres_url};
 use crate::cors::CorsConfig;
 use crate::runtime::RuntimeConfig;
 
@@ -37,7 +42,10 @@ const MIN_HEADER_BYTES: usize = 8 << 10;
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct HostConfig {
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    pub store: String,
+    pub store_schema: String,
+    pub store_pool_size: usize,
+    pub store_connect_timeout_seconds: u64,
     pub keepalive_seconds: u64,
     pub max_instances: u32,
     #[serde(rename = "memoryPerInstanceMiB")]
@@ -59,7 +67,10 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            store: PathBuf::from("sluice.db"),
+            store: "sluice.db".into(),
+            store_schema: "public".into(),
+            store_pool_size: 16,
+            store_connect_timeout_seconds: 5,
             keepalive_seconds: 30,
             max_instances: 1000,
             memory_per_instance_mib: 64,
@@ -108,6 +119,16 @@ impl HostConfig {
     pub fn max_stream_lifetime(&self) -> Option<Duration> {
         (self.max_stream_lifetime_seconds > 0)
             .then(|| Duration::from_secs(self.max_stream_lifetime_seconds))
+    }
+
+    /// The PostgreSQL settings when `store` is a PostgreSQL URL; `None` for a SQLite file.
+    pub fn postgres(&self) -> Option<PostgresConfig> {
+        is_postgres_url(&self.store).then(|| PostgresConfig {
+            url: self.store.clone(),
+            schema: self.store_schema.clone(),
+            pool_size: self.store_pool_size.max(1),
+            connect_timeout: Duration::from_secs(self.store_connect_timeout_seconds.clamp(1, 3600)),
+        })
     }
 
     pub fn runtime(&self) -> RuntimeConfig {
@@ -170,6 +191,37 @@ mod tests {
         let config = HostConfig::parse("maxHeaderBytes: 100\n").expect("valid");
         assert_eq!(config.header_bytes_limit(), 8192);
         assert_eq!(HostConfig::default().header_bytes_limit(), 65536);
+    }
+
+    #[test]
+    fn store_is_a_sqlite_path_or_a_postgres_url() {
+        let config = HostConfig::default();
+        assert_eq!(config.store, "sluice.db");
+        assert_eq!(config.postgres(), None);
+        let config = HostConfig::parse(
+            "store: postgres://postgres@127.0.0.1:5432/test
+storeSchema: shop
+storePoolSize: 4
+",
+        )
+        .expect("valid");
+        let pg = config.postgres().expect("postgres");
+        assert_eq!(pg.url, "postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!((pg.schema.as_str(), pg.pool_size), ("shop", 4));
+        assert_eq!(pg.connect_timeout, Duration::from_secs(5));
+        let config = HostConfig::parse(
+            "store: postgresql://db/x
+storePoolSize: 0
+",
+        )
+        .expect("valid");
+        assert_eq!(config.postgres().expect("postgres").pool_size, 1);
+        let config = HostConfig::parse(
+            "store: data/postgres.db
+",
+        )
+        .expect("valid");
+        assert_eq!(config.postgres(), None);
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub(crate) fn run_query(request: &QueryRequest) -> Result<Vec<String>, QueryErro
             QueryError::new(QueryErrorKind::Invalid, message, None)
         }
         query::QueryError::Store(message) => QueryError::new(QueryErrorKind::Store, message, None),
+        query::QueryError::Unavailable(message) => {
+            QueryError::new(QueryErrorKind::Unavailable, message, None)
+        }
     })
 }
 
@@ -113,6 +116,9 @@ pub(crate) fn message_actor(
         }
         actors::ActorError::NotFound(message) => ActorError::new(ActorErrorKind::NotFound, message),
         actors::ActorError::Failed(message) => ActorError::new(ActorErrorKind::Failed, message),
+        actors::ActorError::Unavailable(message) => {
+            ActorError::new(ActorErrorKind::Unavailable, message)
+        }
     })
 }
 

@@ -42,7 +42,7 @@ fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
     let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
     let store = SqliteStore::open_in_memory().expect("store");
     store
-        .seed(
+        .seed_blocking(
             "skus",
             vec![
                 json!({"skuId": "s1", "skuNumber": "PROD-001"}),
@@ -327,4 +327,87 @@ async fn every_denied_call_is_logged_as_a_warning_with_the_ingress_id() {
             "{line}"
         );
     }
+}
+
+/// A store and actors whose engine is down.
+struct Down;
+
+impl crate::backends::store::Store for Down {
+    fn query_at<'a>(
+        &'a self,
+        _query: &'a crate::backends::store::Query,
+        _now: std::time::SystemTime,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<crate::backends::store::Document>, crate::backends::store::StoreError>,
+    > {
+        Box::pin(async {
+            Err(crate::backends::store::StoreError::Unavailable(
+                "PostgreSQL: connection refused".into(),
+            ))
+        })
+    }
+
+    fn edges(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<String>, crate::backends::store::StoreError>>
+    {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn seed<'a>(
+        &'a self,
+        _edge: &'a str,
+        _records: Vec<Value>,
+    ) -> futures::future::BoxFuture<'a, Result<usize, crate::backends::store::StoreError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+impl ActorBackend for Down {
+    fn message<'a>(
+        &'a self,
+        _actor_type: &'a str,
+        _actor_id: &'a str,
+        _messages: Vec<ActorMessage>,
+        _preview: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Value, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Unavailable(
+                "the actor store is unavailable".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_the_typed_unavailable_error_not_a_trap() {
+    let context = IngressContext {
+        ingress_id: "test".into(),
+        acl: Acl::parse(&["skus:read", "actors/sku:reserve"]).expect("acl"),
+        backends: Backends {
+            actors: Arc::new(Down),
+            bus: Arc::new(InMemoryBus::new(InMemoryBusConfig::default())),
+            store: Arc::new(Down),
+        },
+    };
+    let mut state = InstanceState::new(Arc::new(context), 1 << 20, Duration::from_millis(100));
+    let outcome = state
+        .run(skus("skuNumber == ?", &[json!("PROD-001")]))
+        .await;
+    let error = outcome.expect("no trap").expect_err("unavailable");
+    assert!(
+        matches!(&error, QueryError::Unavailable(reason) if reason.contains("try again")),
+        "{error:?}"
+    );
+    let message = Message {
+        type_: "reserve".into(),
+        alias: None,
+        body: None,
+    };
+    let outcome = state
+        .message_actor("sku".into(), "a".into(), vec![message], false)
+        .await;
+    let error = outcome.expect("no trap").expect_err("unavailable");
+    assert!(matches!(error, ActorError::Unavailable(_)), "{error:?}");
 }

@@ -144,6 +144,7 @@ async fn send_to_actor(app: &App, request: Request<Incoming>) -> Response<Body> 
                 crate::backends::actors::ActorError::UnknownType(_)
                 | crate::backends::actors::ActorError::NotFound(_) => "NOT_FOUND",
                 crate::backends::actors::ActorError::Failed(_) => "ACTOR_FAILED",
+                crate::backends::actors::ActorError::Unavailable(_) => "UNAVAILABLE",
             };
             respond::error_response(code, &err.to_string())
         }
