@@ -300,3 +300,158 @@ fn sql_operator(op: CompareOp) -> &'static str {
         CompareOp::Ge => ">=",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::backends::store::filter::{parse, quote};
+    use crate::backends::store::parse_order_by;
+
+    const NOW: i64 = 1_768_159_800; // 2026-01-11T19:30:00Z
+
+    fn compile(filter: &str, arguments: Vec<Json>) -> Result<Sql, StoreError> {
+        let query = Query {
+            filter: Some(parse(filter).expect("valid filter")),
+            arguments,
+            ..Query::new("skus")
+        };
+        select("edge_skus", &query, NOW)
+    }
+
+    fn condition(filter: &str) -> String {
+        let text = compile(filter, vec![]).expect("compiles").text;
+        let start = text.find(" WHERE ").expect("where") + 7;
+        let end = text.find(" ORDER BY ").expect("order by");
+        text[start..end].to_owned()
+    }
+
+    #[test]
+    fn a_query_without_filter_selects_in_insertion_order_with_a_bound_limit() {
+        let sql = select("edge_skus", &Query::new("skus"), NOW).expect("compiles");
+        assert_eq!(
+            sql.text,
+            "SELECT id, doc FROM \"edge_skus\" WHERE true ORDER BY id LIMIT $1"
+        );
+        assert_eq!(sql.params, [Param::Limit(100)]);
+    }
+
+    #[test]
+    fn compiles_typed_comparisons_with_bound_paths_and_values() {
+        assert_eq!(
+            condition("skuNumber == 'PROD-001'"),
+            "CASE WHEN jsonb_typeof((doc #> $1)) = 'string' THEN ((doc #> $1) #>> '{}') \
+             COLLATE \"C\" = $2 ELSE false END"
+        );
+        assert_eq!(
+            condition("stock >= 5"),
+            "coalesce(jsonb_typeof((doc #> $1)) = 'number' AND (doc #> $1) >= $2, false)"
+        );
+        assert_eq!(
+            condition("active != true"),
+            "NOT (coalesce((doc #> $1) = 'true'::jsonb, false))"
+        );
+        assert_eq!(
+            condition("note == null"),
+            "coalesce(jsonb_typeof((doc #> $1)), 'null') = 'null'"
+        );
+        let sql = compile("a.b == ? and a.b < 2.5", vec![json!("x")]).expect("compiles");
+        assert_eq!(
+            sql.params,
+            [
+                Param::Path(vec!["a".into(), "b".into()]),
+                Param::Text("x".into()),
+                Param::Json(json!(2.5)),
+                Param::Limit(100)
+            ],
+            "a repeated path is bound once"
+        );
+    }
+
+    #[test]
+    fn binds_lists_as_one_jsonb_array_and_now_as_rfc3339_text() {
+        let sql = compile(
+            "tags anyof ['a', 1, true, null] and t > now - 7 days",
+            vec![],
+        )
+        .expect("compiles");
+        assert_eq!(sql.params[1], Param::Json(json!(["a", 1, true, null])));
+        assert_eq!(sql.params[3], Param::Text("2026-01-04T19:30:00Z".into()));
+        assert_eq!(condition("tags anyof []"), "false");
+        assert_eq!(
+            condition("tags allof []"),
+            "CASE WHEN jsonb_typeof((doc #> $1)) = 'array' THEN (doc #> $1) @> $2 ELSE false END"
+        );
+    }
+
+    #[test]
+    fn strings_holding_nul_never_match_and_cannot_be_ordered_against() {
+        assert_eq!(condition("a == 'x\0y'"), "false");
+        assert_eq!(condition("a != 'x\0y'"), "true");
+        assert_eq!(condition("a allof ['x\0y', 'b']"), "false");
+        assert!(condition("a anyof ['x\0y', 'b']").contains("@>"));
+        assert!(matches!(
+            compile("a < ?", vec![json!("x\0")]),
+            Err(StoreError::InvalidFilter(_))
+        ));
+    }
+
+    #[test]
+    fn orders_by_type_rank_then_number_then_text() {
+        let query = Query {
+            order_by: parse_order_by("price desc").expect("valid"),
+            ..Query::new("skus")
+        };
+        let sql = select("edge_skus", &query, NOW).expect("compiles");
+        assert!(
+            sql.text.contains("WHEN 'null' THEN 0 WHEN 'number' THEN 1 WHEN 'boolean' THEN 1 WHEN 'string' THEN 2 ELSE 3 END DESC"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text.ends_with("COLLATE \"C\" DESC, id LIMIT $2"),
+            "{}",
+            sql.text
+        );
+    }
+
+    #[test]
+    fn rejects_what_sqlite_rejects() {
+        for (filter, arguments) in [
+            ("a == ?", vec![]),
+            ("a == ?", vec![json!([1])]),
+            ("a anyof ?", vec![json!("x")]),
+            ("a < true", vec![]),
+            ("a > null", vec![]),
+            ("a > now + 520000 weeks", vec![]),
+        ] {
+            let err = compile(filter, arguments).expect_err(filter);
+            assert_eq!(
+                err.kind(),
+                crate::backends::store::StoreErrorKind::Invalid,
+                "{filter}: {err}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_bound_or_quoted_value_never_changes_the_sql(value in "[^\0]*") {
+            let harmless = compile("skuNumber == ? and tags anyof ['red']", vec![json!("PROD-001")])
+                .expect("compiles");
+            let bound = compile("skuNumber == ? and tags anyof ['red']", vec![json!(value.clone())])
+                .expect("compiles");
+            let quoted = compile(
+                &format!("skuNumber == {} and tags anyof [{}]", quote(&value), quote(&value)),
+                vec![],
+            )
+            .expect("compiles");
+            prop_assert_eq!(&bound.text, &harmless.text);
+            prop_assert_eq!(&quoted.text, &harmless.text);
+            prop_assert_eq!(&quoted.params[1], &Param::Text(value.clone()));
+            prop_assert_eq!(&quoted.params[3], &Param::Json(json!([value])));
+        }
+    }
+}
