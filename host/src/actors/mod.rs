@@ -195,10 +195,17 @@ impl WasmActors {
             "timestamp": checkpoint.timestamp_ms,
             "metadata": checkpoint.metadata,
         });
-        // The state is stored; a bus failure must not undo it, only be reported.
+        // The state is stored; a bus failure must not undo it, only be reported. The
+        // checkpoint id makes a retried publish idempotent.
         if let Err(err) = self
             .bus
-            .publish(&format!("actors/{name}"), "checkpoint", &event)
+            .publish(
+                &format!("actors/{name}"),
+                "checkpoint",
+                &event,
+                Some(&checkpoint.checkpoint_id),
+            )
+            .await
         {
             tracing::error!(actor = %name, %err, "checkpoint stored but not published");
         }
