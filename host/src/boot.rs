@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::backends::actors::ActorStateStore;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
+use crate::backends::bus::{EventBus, JetStreamBus};
 use crate::backends::store::{PostgresStore, SqliteStore, Store};
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
@@ -24,6 +25,8 @@ pub enum BootError {
     Config { file: String, reason: String },
     #[error("cannot open the store {file}: {reason}")]
     Store { file: String, reason: String },
+    #[error("cannot use the event bus at {url}: {reason}")]
+    Bus { url: String, reason: String },
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
     #[error(transparent)]
@@ -98,10 +101,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
                 .map_or_else(|| config.store.clone(), |pg| redact(&pg.url)),
             reason: err.to_string(),
         })?;
-    let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig {
-        history_per_topic: config.bus_history_per_topic,
-        ..InMemoryBusConfig::default()
-    }));
+    let bus = open_bus(&config, &config_file).await?;
     let runtime = Arc::new(Runtime::new(config.runtime())?);
     let (actors, actor_problems) = deploy::actors::load(
         dir,
@@ -156,6 +156,30 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         .await
         .map_err(|source| BootError::Listen { addr, source })?;
     Ok(Booted { server, problems })
+}
+
+/// The JetStream bus when `sluice.yaml` has a `bus:` section (a node that cannot reach it
+/// does not start), else the in-process bus.
+async fn open_bus(config: &HostConfig, config_file: &Path) -> Result<Arc<dyn EventBus>, BootError> {
+    let Some(bus) = &config.bus else {
+        return Ok(Arc::new(InMemoryBus::new(InMemoryBusConfig {
+            history_per_topic: config.bus_history_per_topic,
+            topic_idle: std::time::Duration::from_secs(config.bus_topic_idle_seconds),
+            max_history_bytes: config.bus_max_history_bytes,
+            ..InMemoryBusConfig::default()
+        })));
+    };
+    bus.validate().map_err(|reason| BootError::Config {
+        file: config_file.display().to_string(),
+        reason,
+    })?;
+    let jetstream = JetStreamBus::connect(bus.clone())
+        .await
+        .map_err(|err| BootError::Bus {
+            url: bus.url.clone(),
+            reason: err.to_string(),
+        })?;
+    Ok(Arc::new(jetstream))
 }
 
 /// A store URL without its password, for messages.

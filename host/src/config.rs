@@ -15,7 +15,11 @@
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
 //! maxHeaderBytes: 65536         # request head (HTTP/1.1) or header list (HTTP/2); over it: 431
 //! maxHeaders: 100               # request header fields; over it: 431
-//! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
+//! busHistoryPerTopic: 1000      # in-process bus: events kept per topic for replay on reconnect
+//! busTopicIdleSeconds: 900      # in-process bus: a topic without subscribers or events this long is forgotten
+//! busMaxHistoryBytes: 67108864  # in-process bus: all topics' history together; the oldest events go first
+//! bus: { url: "nats://127.0.0.1:4222", stream: SLUICE }  # the JetStream bus of a cluster (absent:
+//!                               #   the in-process bus); every key: see `crate::backends::bus::jetstream::config`
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
@@ -30,6 +34,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::AuthConfig;
+use crate::backends::bus::JetStreamConfig;
 use crate::backends::store::postgres::{PostgresConfig, is_postgres_url};
 use crate::cors::CorsConfig;
 use crate::runtime::RuntimeConfig;
@@ -55,6 +60,9 @@ pub struct HostConfig {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub bus_history_per_topic: usize,
+    pub bus_topic_idle_seconds: u64,
+    pub bus_max_history_bytes: usize,
+    pub bus: Option<JetStreamConfig>,
     pub compile_cache: bool,
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
@@ -79,6 +87,9 @@ impl Default for HostConfig {
             max_header_bytes: 64 << 10,
             max_headers: 100,
             bus_history_per_topic: 1000,
+            bus_topic_idle_seconds: 900,
+            bus_max_history_bytes: 64 << 20,
+            bus: None,
             compile_cache: true,
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,

@@ -59,6 +59,9 @@ fn events_error(err: events::EventsError) -> EventsError {
             EventsError::new(EventsErrorKind::Invalid, message)
         }
         events::EventsError::Closed(message) => EventsError::new(EventsErrorKind::Closed, message),
+        events::EventsError::Unavailable(message) => {
+            EventsError::new(EventsErrorKind::Unavailable, message)
+        }
     }
 }
 

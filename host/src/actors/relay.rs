@@ -30,8 +30,18 @@ pub async fn publish_checkpoint(
     bus: &dyn EventBus,
     stored: &StoredCheckpoint,
 ) -> Result<(), BusError> {
-    bus.publish(&stored.topic(), "checkpoint", &stored.event())
-        .map(drop)
+    let published = bus
+        .publish(
+            &stored.topic(),
+            "checkpoint",
+            &stored.event(),
+            Some(&stored.checkpoint.checkpoint_id),
+        )
+        .await?;
+    if published.duplicate {
+        tracing::debug!(checkpoint = %stored.checkpoint.checkpoint_id, "the bus already had it");
+    }
+    Ok(())
 }
 
 /// One relay pass: claim up to `limit` checkpoints older than `older_than`, publish them in
@@ -123,6 +133,7 @@ mod tests {
         let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
         let mut sub = bus
             .subscribe(&["actors/sku/a".into(), "actors/sku/b".into()], &[], None)
+            .await
             .expect("subscribe");
         // Both relays at once, in small batches so they interleave.
         let relay = |store: Arc<dyn ActorStateStore>, bus: Arc<InMemoryBus>| {
@@ -182,6 +193,7 @@ mod tests {
         let bus = InMemoryBus::new(InMemoryBusConfig::default());
         let mut sub = bus
             .subscribe(&["actors/sku/a".into()], &[], None)
+            .await
             .expect("subscribe");
         let n = relay_once(&schema.store, &bus, 100, Duration::ZERO)
             .await

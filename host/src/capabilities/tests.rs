@@ -9,7 +9,6 @@ use wasmtime::component::Resource;
 
 use super::{Acl, Backends, IngressContext};
 use crate::backends::actors::{ActorBackend, ActorError as BackendError, ActorMessage};
-use crate::backends::bus::EventBus;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
 use crate::runtime::InstanceState;
@@ -144,6 +143,7 @@ async fn subscribing_needs_read_on_the_actor_type() {
             vec!["checkpoint".into()],
             None,
         )
+        .await
         .expect("no trap")
         .expect_err("denied");
     assert!(
@@ -157,14 +157,16 @@ async fn one_wait_merges_subscriptions_in_bus_order() {
     let (mut state, bus) = instance(&["actors/order:read", "feeds/*:read"]);
     let order = state
         .subscribe(vec!["actors/order/1".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     let feed = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     for (topic, n) in [("feeds/news", 1), ("actors/order/1", 2), ("feeds/news", 3)] {
-        bus.publish(topic, "checkpoint", &json!({ "n": n }))
+        bus.publish_now(topic, "checkpoint", &json!({ "n": n }), None)
             .expect("publish");
     }
     let borrow = |r: &Resource<_>| Resource::new_borrow(r.rep());
@@ -192,6 +194,7 @@ async fn wait_with_a_timeout_returns_nothing_when_nothing_arrives() {
     let (mut state, _) = instance(&["feeds/*:read"]);
     let feed = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     let events = state
@@ -293,6 +296,7 @@ async fn every_denied_call_is_logged_as_a_warning_with_the_ingress_id() {
     let (logs, _guard) = capture_logs();
     let denied_subscribe = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap");
     let denied_query = state
         .run(skus("skuNumber == 'x'", &[]))
