@@ -207,4 +207,93 @@ mod tests {
         );
         assert!(sub.try_recv().is_none());
     }
+
+    /// A JetStream bus on a stream of this test's own, or `None` (said loudly; under CI a
+    /// failure naming the server) when NATS is unreachable.
+    async fn jetstream(test: &str, stream: &str) -> Option<crate::backends::bus::JetStreamBus> {
+        let url = std::env::var("SLUICE_TEST_NATS_URL")
+            .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+        let mut config = crate::backends::bus::JetStreamConfig::new(url.clone(), stream);
+        config.subject_prefix = stream.to_lowercase();
+        config.storage = crate::backends::bus::jetstream::config::Storage::Memory;
+        match crate::backends::bus::JetStreamBus::connect(config).await {
+            Ok(bus) => Some(bus),
+            Err(err) if std::env::var_os("CI").is_some() => {
+                panic!("{test}: NATS at {url} is unreachable: {err}")
+            }
+            Err(err) => {
+                eprintln!("\n!!! SKIPPED {test}: no NATS at {url} ({err})\n");
+                None
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jetstream_stores_each_relayed_checkpoint_once_even_when_published_twice() {
+        let test = "jetstream_stores_each_relayed_checkpoint_once";
+        let Some(schema) = TestSchema::new(test).await else {
+            return;
+        };
+        let stream = format!("T{}", uuid::Uuid::new_v4().simple());
+        let Some(bus_a) = jetstream(test, &stream).await else {
+            return;
+        };
+        let Some(bus_b) = jetstream(test, &stream).await else {
+            return;
+        };
+        let node_a: Arc<dyn ActorStateStore> = Arc::new(schema.store.clone());
+        let node_b: Arc<dyn ActorStateStore> = Arc::new(schema.another_node().await);
+        commit_without_publishing(node_a.as_ref(), "a", 20).await;
+        // A node that published two checkpoints and died before marking them.
+        let claimed = node_a
+            .claim_unpublished(2, Duration::ZERO)
+            .await
+            .expect("claim");
+        for stored in claimed.checkpoints() {
+            publish_checkpoint(&bus_a, stored).await.expect("publish");
+        }
+        drop(claimed);
+        let watcher = bus_a
+            .subscribe(&["actors/sku/a".into()], &[], Some(0))
+            .await
+            .expect("subscribe");
+        // Relays on two nodes, each with its own NATS connection, at once.
+        let (bus_a, bus_b) = (Arc::new(bus_a), Arc::new(bus_b));
+        let relay = |store: Arc<dyn ActorStateStore>,
+                     bus: Arc<crate::backends::bus::JetStreamBus>| {
+            tokio::spawn(async move {
+                let mut total = 0;
+                loop {
+                    match relay_once(store.as_ref(), bus.as_ref(), 3, Duration::ZERO)
+                        .await
+                        .expect("relay")
+                    {
+                        0 => return total,
+                        n => total += n,
+                    }
+                }
+            })
+        };
+        let a = relay(node_a.clone(), bus_a.clone());
+        let b = relay(node_b.clone(), bus_b.clone());
+        assert_eq!(a.await.expect("a") + b.await.expect("b"), 20);
+        let mut watcher = watcher;
+        let mut ids = Vec::new();
+        while ids.len() < 20 {
+            let event = tokio::time::timeout(Duration::from_secs(30), watcher.recv())
+                .await
+                .expect("all 20 arrive")
+                .expect("open");
+            let data: serde_json::Value = serde_json::from_str(&event.data).expect("json");
+            ids.push(data["checkpointId"].as_str().expect("id").to_owned());
+        }
+        // Nothing more: the two re-published checkpoints were dropped as duplicates.
+        let extra = tokio::time::timeout(Duration::from_millis(500), watcher.recv()).await;
+        assert!(extra.is_err(), "a duplicate arrived: {extra:?}");
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 20, "{ids:?}");
+        bus_a.delete_stream().await.expect("delete stream");
+    }
 }
