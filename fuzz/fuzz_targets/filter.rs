@@ -48,7 +48,7 @@ fn documents() -> Vec<Value> {
 
 static STORE: LazyLock<SqliteStore> = LazyLock::new(|| {
     let store = SqliteStore::open_in_memory().expect("an in-memory store");
-    store.seed("skus", documents()).expect("seeded");
+    store.seed_blocking("skus", documents()).expect("seeded");
     store
 });
 
@@ -184,7 +184,7 @@ fn canonical_json(value: &Value) -> Value {
 
 fn run(query: &Query) -> Result<BTreeSet<i64>, StoreErrorKind> {
     let now = UNIX_EPOCH + Duration::from_secs(NOW as u64);
-    let rows = STORE.query_at(query, now).map_err(|err| {
+    let rows = STORE.query_blocking(query, now).map_err(|err| {
         assert_ne!(err.kind(), StoreErrorKind::Store, "SQLite failed: {err}");
         err.kind()
     })?;

@@ -193,12 +193,16 @@ pub enum ActorErrorKind {
     NotFound,
     /// The actor rejected the messages or failed; nothing was changed.
     Failed,
+    /// The actor store cannot be reached right now; nothing was changed and the same call
+    /// may succeed later. Converts to `UNAVAILABLE` (HTTP 503).
+    Unavailable,
 }
 
 /// Why messages could not be delivered.
 ///
 /// With `?` it converts into an [`Error`]: `Forbidden` → `FORBIDDEN`, `NotFound` →
-/// `NOT_FOUND`, otherwise `ACTOR_ERROR` (HTTP 500), with the host's message.
+/// `NOT_FOUND`, `Unavailable` → `UNAVAILABLE` (HTTP 503), otherwise `ACTOR_ERROR` (HTTP 500),
+/// with the host's message.
 ///
 /// # Examples
 ///
@@ -267,6 +271,7 @@ impl From<ActorError> for Error {
         let code = match err.kind {
             ActorErrorKind::Forbidden => "FORBIDDEN",
             ActorErrorKind::NotFound => "NOT_FOUND",
+            ActorErrorKind::Unavailable => "UNAVAILABLE",
             ActorErrorKind::UnknownType | ActorErrorKind::Failed => "ACTOR_ERROR",
         };
         Error::new(code, err.message)
@@ -321,6 +326,7 @@ mod tests {
             (ActorErrorKind::NotFound, "NOT_FOUND"),
             (ActorErrorKind::UnknownType, "ACTOR_ERROR"),
             (ActorErrorKind::Failed, "ACTOR_ERROR"),
+            (ActorErrorKind::Unavailable, "UNAVAILABLE"),
         ] {
             fake::answer_actors(Err(ActorError::new(kind, "why")));
             let err = Error::from(message_actor("sku", "1", []).unwrap_err());

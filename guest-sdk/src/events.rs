@@ -71,14 +71,18 @@ pub enum EventsErrorKind {
     Forbidden,
     /// A topic or event type that is empty or malformed.
     Invalid,
-    /// The host closed the subscription because the connection fell too far behind.
+    /// The host closed the subscription because the connection fell too far behind, or lost
+    /// its connection to the bus.
     Closed,
+    /// The event bus is down or unreachable; a later attempt may succeed.
+    Unavailable,
 }
 
 /// Why a subscription could not be made or read (WIT `events-error`).
 ///
 /// With `?` it converts into an [`Error`]: `Forbidden` → `FORBIDDEN`, `Invalid` →
-/// `EVENTS_ERROR`, `Closed` → `STREAM_CLOSED`, with the host's message.
+/// `EVENTS_ERROR`, `Closed` → `STREAM_CLOSED`, `Unavailable` → `UNAVAILABLE` (a
+/// `503 Service Unavailable` response before the stream starts), with the host's message.
 ///
 /// # Examples
 ///
@@ -149,6 +153,7 @@ impl From<EventsError> for Error {
             EventsErrorKind::Forbidden => "FORBIDDEN",
             EventsErrorKind::Invalid => "EVENTS_ERROR",
             EventsErrorKind::Closed => "STREAM_CLOSED",
+            EventsErrorKind::Unavailable => "UNAVAILABLE",
         };
         Error::new(code, err.message)
     }
@@ -475,5 +480,31 @@ fn yielded<T: Serialize>(result: Result<T, Error>) -> Value {
     match result {
         Ok(value) => json_of(value),
         Err(err) => err.to_json(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_bus_is_a_typed_error_that_becomes_unavailable() {
+        let err = events("down/orders", "checkpoint").expect_err("bus down");
+        assert_eq!(err.kind(), EventsErrorKind::Unavailable);
+        let err = Error::from(err);
+        assert_eq!(err.code(), "UNAVAILABLE");
+        assert!(err.message().contains("unavailable"), "{}", err.message());
+    }
+
+    #[test]
+    fn each_kind_has_its_error_code() {
+        for (kind, code) in [
+            (EventsErrorKind::Forbidden, "FORBIDDEN"),
+            (EventsErrorKind::Invalid, "EVENTS_ERROR"),
+            (EventsErrorKind::Closed, "STREAM_CLOSED"),
+            (EventsErrorKind::Unavailable, "UNAVAILABLE"),
+        ] {
+            assert_eq!(Error::from(EventsError::new(kind, "m")).code(), code);
+        }
     }
 }

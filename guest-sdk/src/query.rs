@@ -340,14 +340,17 @@ pub enum QueryErrorKind {
     Invalid,
     /// The store failed.
     Store,
+    /// The store cannot be reached right now (e.g. PostgreSQL is restarting); the same
+    /// query may succeed later. Converts to `UNAVAILABLE` (HTTP 503).
+    Unavailable,
 }
 
 /// Why a query failed: the platform's `QueryError`.
 ///
 /// With `?` it converts into an [`Error`] with code `QUERY_ERROR` (HTTP 500) and the query
 /// error's message, as in the document's `{ error = { code = 'QUERY_ERROR', message =
-/// e.message } }`; a forbidden edge gives `FORBIDDEN` (403) instead. A syntax error adds
-/// `details: {"position": n}`.
+/// e.message } }`; a forbidden edge gives `FORBIDDEN` (403) and an unreachable store
+/// `UNAVAILABLE` (503) instead. A syntax error adds `details: {"position": n}`.
 ///
 /// # Examples
 ///
@@ -437,6 +440,7 @@ impl From<QueryError> for Error {
     fn from(err: QueryError) -> Self {
         let code = match err.kind {
             QueryErrorKind::Forbidden => "FORBIDDEN",
+            QueryErrorKind::Unavailable => "UNAVAILABLE",
             _ => "QUERY_ERROR",
         };
         let error = Error::new(code, err.message);
@@ -569,6 +573,24 @@ mod tests {
             Error::from(query("orders").run().unwrap_err()).code(),
             "FORBIDDEN"
         );
+    }
+
+    #[test]
+    fn an_unavailable_store_becomes_a_503_unavailable() {
+        fake::answer_queries(Err(QueryError::new(
+            QueryErrorKind::Unavailable,
+            "the store is unavailable; try again later",
+            None,
+        )));
+        let err = query("skus").run().unwrap_err();
+        assert_eq!(err.kind(), QueryErrorKind::Unavailable);
+        let err = Error::from(err);
+        assert_eq!(
+            err.to_json(),
+            json!({"error": {"code": "UNAVAILABLE", "message": "the store is unavailable; try again later"}})
+        );
+        // No explicit status: the host maps UNAVAILABLE to 503.
+        assert_eq!(err.status(), None);
     }
 
     #[test]

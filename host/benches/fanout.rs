@@ -160,7 +160,9 @@ async fn one_stream() {
                 "actors/order/ORD-T",
                 "checkpoint",
                 &serde_json::json!({ "n": n }),
+                None,
             )
+            .await
             .expect("publish");
     }
     reader.await.expect("reader");

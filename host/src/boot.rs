@@ -6,8 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::{AuthSetupError, Authenticator};
+use crate::backends::actors::ActorStateStore;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
-use crate::backends::store::sqlite::SqliteStore;
+use crate::backends::bus::{EventBus, JetStreamBus};
+use crate::backends::store::{PostgresStore, SqliteStore, Store};
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
 use crate::cors::CorsPolicy;
@@ -23,6 +25,8 @@ pub enum BootError {
     Config { file: String, reason: String },
     #[error("cannot open the store {file}: {reason}")]
     Store { file: String, reason: String },
+    #[error("cannot use the event bus at {url}: {reason}")]
+    Bus { url: String, reason: String },
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
     #[error(transparent)]
@@ -67,20 +71,51 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         file: config_file.display().to_string(),
         reason,
     })?;
-    let store_file = dir.join(&config.store);
-    let store = SqliteStore::open(&store_file).map_err(|err| BootError::Store {
-        file: store_file.display().to_string(),
-        reason: err.to_string(),
-    })?;
-    let store = Arc::new(store);
-    let mut problems = deploy::seed_store(dir, &store);
-    let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig {
-        history_per_topic: config.bus_history_per_topic,
-        ..InMemoryBusConfig::default()
-    }));
+    let (store, actor_state, relayed): (Arc<dyn Store>, Arc<dyn ActorStateStore>, bool) =
+        match config.postgres() {
+            Some(pg) => {
+                let store = PostgresStore::connect(&pg)
+                    .await
+                    .map_err(|err| BootError::Store {
+                        file: redact(&pg.url),
+                        reason: err.to_string(),
+                    })?;
+                let store = Arc::new(store);
+                (store.clone(), store, true)
+            }
+            None => {
+                let store_file = dir.join(&config.store);
+                let store = SqliteStore::open(&store_file).map_err(|err| BootError::Store {
+                    file: store_file.display().to_string(),
+                    reason: err.to_string(),
+                })?;
+                let store = Arc::new(store);
+                (store.clone(), store, false)
+            }
+        };
+    let mut problems = deploy::seed_store(dir, store.as_ref())
+        .await
+        .map_err(|err| BootError::Store {
+            file: config
+                .postgres()
+                .map_or_else(|| config.store.clone(), |pg| redact(&pg.url)),
+            reason: err.to_string(),
+        })?;
+    let bus = open_bus(&config, &config_file).await?;
     let runtime = Arc::new(Runtime::new(config.runtime())?);
-    let (actors, actor_problems) = deploy::actors::load(dir, &runtime, store.clone(), bus.clone());
+    let (actors, actor_problems) = deploy::actors::load(
+        dir,
+        &runtime,
+        store.clone(),
+        actor_state.clone(),
+        bus.clone(),
+    )
+    .await;
     problems.extend(actor_problems);
+    // The outbox relay: only a shared store outlives a node, so only it has an outbox.
+    if relayed {
+        crate::actors::relay::spawn(actor_state, bus.clone());
+    }
     let backends = Backends {
         actors: Arc::new(actors),
         bus,
@@ -121,4 +156,60 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         .await
         .map_err(|source| BootError::Listen { addr, source })?;
     Ok(Booted { server, problems })
+}
+
+/// The JetStream bus when `sluice.yaml` has a `bus:` section (a node that cannot reach it
+/// does not start), else the in-process bus.
+async fn open_bus(config: &HostConfig, config_file: &Path) -> Result<Arc<dyn EventBus>, BootError> {
+    let Some(bus) = &config.bus else {
+        return Ok(Arc::new(InMemoryBus::new(InMemoryBusConfig {
+            history_per_topic: config.bus_history_per_topic,
+            topic_idle: std::time::Duration::from_secs(config.bus_topic_idle_seconds),
+            max_history_bytes: config.bus_max_history_bytes,
+            ..InMemoryBusConfig::default()
+        })));
+    };
+    bus.validate().map_err(|reason| BootError::Config {
+        file: config_file.display().to_string(),
+        reason,
+    })?;
+    let jetstream = JetStreamBus::connect(bus.clone())
+        .await
+        .map_err(|err| BootError::Bus {
+            url: bus.url.clone(),
+            reason: err.to_string(),
+        })?;
+    Ok(Arc::new(jetstream))
+}
+
+/// A store URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn store_urls_in_messages_hide_the_password() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+    }
 }

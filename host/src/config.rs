@@ -2,7 +2,12 @@
 //!
 //! ```yaml
 //! listen: 127.0.0.1:8080        # address to serve on (the CLI's --listen wins)
-//! store: sluice.db              # SQLite file, relative to the deploy directory
+//! store: sluice.db              # a path: SQLite file, relative to the deploy directory;
+//!                               # a postgres:// or postgresql:// URL: PostgreSQL (a cluster)
+//! storeSchema: public           # PostgreSQL only: the schema of every table (created if missing)
+//! storePoolSize: 16             # PostgreSQL only: most connections this node opens
+//! storeConnectTimeoutSeconds: 5 # PostgreSQL only: wait this long for a connection, then the
+//!                               # call fails as `unavailable` (at start: the host exits)
 //! keepaliveSeconds: 30          # ':keepalive' comment after this much silence on a stream
 //! maxInstances: 1000            # concurrent instances (connections); over it: 503
 //! memoryPerInstanceMiB: 64      # linear memory per instance
@@ -10,7 +15,11 @@
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
 //! maxHeaderBytes: 65536         # request head (HTTP/1.1) or header list (HTTP/2); over it: 431
 //! maxHeaders: 100               # request header fields; over it: 431
-//! busHistoryPerTopic: 1000      # events kept per topic for replay on reconnect
+//! busHistoryPerTopic: 1000      # in-process bus: events kept per topic for replay on reconnect
+//! busTopicIdleSeconds: 900      # in-process bus: a topic without subscribers or events this long is forgotten
+//! busMaxHistoryBytes: 67108864  # in-process bus: all topics' history together; the oldest events go first
+//! bus: { url: "nats://127.0.0.1:4222", stream: SLUICE }  # the JetStream bus of a cluster (absent:
+//!                               #   the in-process bus); every key: see `crate::backends::bus::jetstream::config`
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
@@ -26,12 +35,13 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::auth::AuthConfig;
+use crate::backends::bus::JetStreamConfig;
+use crate::backends::store::postgres::{PostgresConfig, is_postgres_url};
 use crate::cors::CorsConfig;
 use crate::runtime::RuntimeConfig;
 
@@ -43,7 +53,10 @@ const MIN_HEADER_BYTES: usize = 8 << 10;
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct HostConfig {
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    pub store: String,
+    pub store_schema: String,
+    pub store_pool_size: usize,
+    pub store_connect_timeout_seconds: u64,
     pub keepalive_seconds: u64,
     pub max_instances: u32,
     #[serde(rename = "memoryPerInstanceMiB")]
@@ -53,6 +66,9 @@ pub struct HostConfig {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub bus_history_per_topic: usize,
+    pub bus_topic_idle_seconds: u64,
+    pub bus_max_history_bytes: usize,
+    pub bus: Option<JetStreamConfig>,
     pub compile_cache: bool,
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
@@ -71,7 +87,10 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            store: PathBuf::from("sluice.db"),
+            store: "sluice.db".into(),
+            store_schema: "public".into(),
+            store_pool_size: 16,
+            store_connect_timeout_seconds: 5,
             keepalive_seconds: 30,
             max_instances: 1000,
             memory_per_instance_mib: 64,
@@ -80,6 +99,9 @@ impl Default for HostConfig {
             max_header_bytes: 64 << 10,
             max_headers: 100,
             bus_history_per_topic: 1000,
+            bus_topic_idle_seconds: 900,
+            bus_max_history_bytes: 64 << 20,
+            bus: None,
             compile_cache: true,
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
@@ -145,6 +167,16 @@ impl HostConfig {
     pub fn max_stream_lifetime(&self) -> Option<Duration> {
         (self.max_stream_lifetime_seconds > 0)
             .then(|| Duration::from_secs(self.max_stream_lifetime_seconds))
+    }
+
+    /// The PostgreSQL settings when `store` is a PostgreSQL URL; `None` for a SQLite file.
+    pub fn postgres(&self) -> Option<PostgresConfig> {
+        is_postgres_url(&self.store).then(|| PostgresConfig {
+            url: self.store.clone(),
+            schema: self.store_schema.clone(),
+            pool_size: self.store_pool_size.max(1),
+            connect_timeout: Duration::from_secs(self.store_connect_timeout_seconds.clamp(1, 3600)),
+        })
     }
 
     pub fn runtime(&self) -> RuntimeConfig {
@@ -231,6 +263,37 @@ mod tests {
         assert_eq!(config.json_timeout(), None);
         assert_eq!(config.header_read_timeout(), None);
         assert_eq!(config.http2_keep_alive(), None);
+    }
+
+    #[test]
+    fn store_is_a_sqlite_path_or_a_postgres_url() {
+        let config = HostConfig::default();
+        assert_eq!(config.store, "sluice.db");
+        assert_eq!(config.postgres(), None);
+        let config = HostConfig::parse(
+            "store: postgres://postgres@127.0.0.1:5432/test
+storeSchema: shop
+storePoolSize: 4
+",
+        )
+        .expect("valid");
+        let pg = config.postgres().expect("postgres");
+        assert_eq!(pg.url, "postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!((pg.schema.as_str(), pg.pool_size), ("shop", 4));
+        assert_eq!(pg.connect_timeout, Duration::from_secs(5));
+        let config = HostConfig::parse(
+            "store: postgresql://db/x
+storePoolSize: 0
+",
+        )
+        .expect("valid");
+        assert_eq!(config.postgres().expect("postgres").pool_size, 1);
+        let config = HostConfig::parse(
+            "store: data/postgres.db
+",
+        )
+        .expect("valid");
+        assert_eq!(config.postgres(), None);
     }
 
     #[test]

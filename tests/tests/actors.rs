@@ -228,7 +228,7 @@ async fn checkpoint_count(host: &Host, sku_id: &str) -> u64 {
     use sluice::backends::actors::ActorStateStore;
     let store = sluice::backends::store::sqlite::SqliteStore::open(host.dir().join("sluice.db"))
         .expect("store");
-    store.checkpoint_count("sku", sku_id).expect("count")
+    store.checkpoint_count("sku", sku_id).await.expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread")]

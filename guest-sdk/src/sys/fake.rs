@@ -66,6 +66,12 @@ pub(crate) fn subscribe(
             "empty topic or event type",
         ));
     }
+    if topics.iter().any(|topic| topic.starts_with("down/")) {
+        return Err(EventsError::new(
+            EventsErrorKind::Unavailable,
+            "the event bus is unavailable: connection refused",
+        ));
+    }
     if let Some(topic) = topics.iter().find(|topic| topic.starts_with("secret/")) {
         return Err(EventsError::new(
             EventsErrorKind::Forbidden,

@@ -59,6 +59,9 @@ fn events_error(err: events::EventsError) -> EventsError {
             EventsError::new(EventsErrorKind::Invalid, message)
         }
         events::EventsError::Closed(message) => EventsError::new(EventsErrorKind::Closed, message),
+        events::EventsError::Unavailable(message) => {
+            EventsError::new(EventsErrorKind::Unavailable, message)
+        }
     }
 }
 
@@ -87,6 +90,9 @@ pub(crate) fn run_query(request: &QueryRequest) -> Result<Vec<String>, QueryErro
             QueryError::new(QueryErrorKind::Invalid, message, None)
         }
         query::QueryError::Store(message) => QueryError::new(QueryErrorKind::Store, message, None),
+        query::QueryError::Unavailable(message) => {
+            QueryError::new(QueryErrorKind::Unavailable, message, None)
+        }
     })
 }
 
@@ -113,6 +119,9 @@ pub(crate) fn message_actor(
         }
         actors::ActorError::NotFound(message) => ActorError::new(ActorErrorKind::NotFound, message),
         actors::ActorError::Failed(message) => ActorError::new(ActorErrorKind::Failed, message),
+        actors::ActorError::Unavailable(message) => {
+            ActorError::new(ActorErrorKind::Unavailable, message)
+        }
     })
 }
 

@@ -1,13 +1,17 @@
 //! The actor runtime (SPEC S5): actors are components of the `actor` world whose state the
 //! host persists.
 //!
-//! One `messageActor` call: take the actor's lock (calls to one actor are serialized), load
-//! its state, run every message in one fresh instance, and — only if every message
-//! succeeded and this is not a preview — store the new state with a checkpoint row in one
-//! transaction, then publish a `checkpoint` event on `actors/<type>/<id>`. A trap, a bad
-//! outcome or a rejected message changes nothing.
+//! One `messageActor` call: take the actor's lock in this process, then exclusive access in
+//! the store ([`ActorStateStore::begin`]: on PostgreSQL a row lock, so across the cluster),
+//! run every message in one fresh instance, and — only if every message succeeded and this is
+//! not a preview — store the new state with a checkpoint row in one transaction, then publish
+//! a `checkpoint` event on `actors/<type>/<id>` with the checkpoint id as its de-duplication
+//! key and mark the row published. A trap, a bad outcome or a rejected message changes
+//! nothing. A checkpoint committed but never published (the node died, the bus was down) is
+//! published later by the outbox relay ([`relay`]).
 
 mod locks;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +21,8 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use crate::backends::actors::{
-    ActorBackend, ActorError, ActorMessage, ActorStateStore, Checkpoint,
+    ActorBackend, ActorError, ActorMessage, ActorStateStore, ActorStoreError, ActorTransaction,
+    Checkpoint, StoredCheckpoint,
 };
 use crate::backends::bus::EventBus;
 use crate::capabilities::IngressContext;
@@ -40,6 +45,7 @@ pub struct WasmActors {
     store: Arc<dyn ActorStateStore>,
     bus: Arc<dyn EventBus>,
     locks: ActorLocks,
+    hold_checkpoints: std::sync::atomic::AtomicBool,
 }
 
 impl WasmActors {
@@ -55,6 +61,7 @@ impl WasmActors {
             store,
             bus,
             locks: ActorLocks::default(),
+            hold_checkpoints: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -83,16 +90,44 @@ impl WasmActors {
         };
         let name = format!("{actor_type}/{actor_id}");
         let _serialized = self.locks.lock(actor_type, &actor_id).await;
+        // The loser of a race to create the actor starts over, and then finds it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let transaction = self
+                .store
+                .begin(actor_type, &actor_id)
+                .await
+                .map_err(|err| failed(&name, err))?;
+            match self
+                .run(kind, transaction, actor_type, &actor_id, &messages, preview)
+                .await
+            {
+                Err(Attempt::Conflict(err)) if attempts < MAX_ATTEMPTS => {
+                    tracing::debug!(actor = %name, %err, "starting over");
+                }
+                Err(Attempt::Conflict(err)) => return Err(failed(&name, err)),
+                Err(Attempt::Failed(err)) => return Err(err),
+                Ok(response) => return Ok(response),
+            }
+        }
+    }
 
-        let store = self.store.clone();
-        let (t, i) = (actor_type.to_owned(), actor_id.clone());
-        let state = tokio::task::spawn_blocking(move || store.load_actor(&t, &i))
-            .await
-            .map_err(|err| failed(&name, err))?
-            .map_err(|err| failed(&name, err))?;
+    /// One attempt, with the actor held by `transaction`.
+    async fn run(
+        &self,
+        kind: &ActorType,
+        transaction: Box<dyn ActorTransaction>,
+        actor_type: &str,
+        actor_id: &str,
+        messages: &[ActorMessage],
+        preview: bool,
+    ) -> Result<Value, Attempt> {
+        let name = format!("{actor_type}/{actor_id}");
+        let state = transaction.state().cloned();
         let context = ActorContext {
             actor_type: actor_type.to_owned(),
-            actor_id: actor_id.clone(),
+            actor_id: actor_id.to_owned(),
             is_new: state.is_none(),
             preview,
         };
@@ -124,7 +159,8 @@ impl WasmActors {
                 "actor {name} answered {} of {} messages; nothing was changed",
                 outcome.results.len(),
                 messages.len()
-            )));
+            ))
+            .into());
         }
         let mut data = Map::new();
         let mut errors = Vec::new();
@@ -152,8 +188,23 @@ impl WasmActors {
                 .as_deref()
                 .map(|text| parse(&name, "checkpoint metadata", text))
                 .transpose()?;
-            self.commit(actor_type, &actor_id, new_state, metadata)
-                .await?;
+            let stored = StoredCheckpoint {
+                actor_type: actor_type.to_owned(),
+                actor_id: actor_id.to_owned(),
+                checkpoint: Checkpoint {
+                    checkpoint_id: uuid::Uuid::new_v4().to_string(),
+                    timestamp_ms: crate::capabilities::unix_millis(SystemTime::now()),
+                    metadata,
+                },
+            };
+            match transaction.commit(&new_state, &stored.checkpoint).await {
+                Ok(()) => {}
+                Err(err @ ActorStoreError::Conflict(_)) => return Err(Attempt::Conflict(err)),
+                Err(err) => return Err(failed(&name, err).into()),
+            }
+            self.publish(&stored).await;
+        } else {
+            drop(transaction);
         }
         Ok(json!({
             "actorId": actor_id,
@@ -163,46 +214,52 @@ impl WasmActors {
         }))
     }
 
-    /// Store the state with its checkpoint, then publish the checkpoint. Called with the
-    /// actor's lock held, so checkpoints are published in commit order.
-    async fn commit(
-        &self,
-        actor_type: &str,
-        actor_id: &str,
-        state: Value,
-        metadata: Option<Value>,
-    ) -> Result<(), ActorError> {
-        let name = format!("{actor_type}/{actor_id}");
-        let checkpoint = Checkpoint {
-            checkpoint_id: uuid::Uuid::new_v4().to_string(),
-            timestamp_ms: crate::capabilities::unix_millis(SystemTime::now()),
-            metadata,
-        };
-        let store = self.store.clone();
-        let (t, i, c) = (
-            actor_type.to_owned(),
-            actor_id.to_owned(),
-            checkpoint.clone(),
-        );
-        tokio::task::spawn_blocking(move || store.commit_actor(&t, &i, &state, &c))
-            .await
-            .map_err(|err| failed(&name, err))?
-            .map_err(|err| failed(&name, err))?;
-        let event = json!({
-            "checkpointId": checkpoint.checkpoint_id,
-            "actorType": actor_type,
-            "actorId": actor_id,
-            "timestamp": checkpoint.timestamp_ms,
-            "metadata": checkpoint.metadata,
-        });
-        // The state is stored; a bus failure must not undo it, only be reported.
-        if let Err(err) = self
-            .bus
-            .publish(&format!("actors/{name}"), "checkpoint", &event)
+    /// Publish a committed checkpoint and mark it published. Called with the actor's lock
+    /// held, so checkpoints are published in commit order. A failure here must not undo the
+    /// state: the checkpoint stays unpublished and the relay publishes it later.
+    async fn publish(&self, stored: &StoredCheckpoint) {
+        let id = &stored.checkpoint.checkpoint_id;
+        if self
+            .hold_checkpoints
+            .load(std::sync::atomic::Ordering::Relaxed)
         {
-            tracing::error!(actor = %name, %err, "checkpoint stored but not published");
+            return;
         }
-        Ok(())
+        match relay::publish_checkpoint(self.bus.as_ref(), stored).await {
+            Ok(()) => {
+                if let Err(err) = self.store.mark_published(id).await {
+                    tracing::warn!(checkpoint = %id, %err, "published, not yet marked; the relay will");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(topic = %stored.topic(), checkpoint = %id, %err,
+                    "checkpoint stored but not published; the relay will")
+            }
+        }
+    }
+
+    /// Test hook: commit checkpoints without publishing them, as a node that dies between
+    /// the commit and the publish would (see [`relay`]).
+    #[doc(hidden)]
+    pub fn hold_checkpoints(&self, hold: bool) {
+        self.hold_checkpoints
+            .store(hold, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How often one call starts over after losing a race to create its actor.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Why one attempt ended without a response.
+enum Attempt {
+    /// Another node created the actor first: start over.
+    Conflict(ActorStoreError),
+    Failed(ActorError),
+}
+
+impl From<ActorError> for Attempt {
+    fn from(err: ActorError) -> Self {
+        Attempt::Failed(err)
     }
 }
 
@@ -218,8 +275,14 @@ impl ActorBackend for WasmActors {
     }
 }
 
-fn failed(name: &str, err: impl std::fmt::Display) -> ActorError {
-    tracing::error!(actor = %name, %err, "actor state unavailable");
+fn failed(name: &str, err: ActorStoreError) -> ActorError {
+    if err.is_unavailable() {
+        tracing::warn!(actor = %name, %err, "actor store unavailable");
+        return ActorError::Unavailable(format!(
+            "actor {name}: the actor store is unavailable; nothing was changed, try again later"
+        ));
+    }
+    tracing::error!(actor = %name, %err, "actor store failed");
     ActorError::Failed(format!(
         "actor {name}: the actor store failed; nothing was changed"
     ))

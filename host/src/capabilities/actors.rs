@@ -54,6 +54,7 @@ impl actors::Host for InstanceState {
             Err(BackendError::UnknownType(t)) => Err(ActorError::UnknownType(t)),
             Err(BackendError::NotFound(id)) => Err(ActorError::NotFound(id)),
             Err(BackendError::Failed(reason)) => Err(ActorError::Failed(reason)),
+            Err(BackendError::Unavailable(reason)) => Err(ActorError::Unavailable(reason)),
         })
     }
 }

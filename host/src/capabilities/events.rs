@@ -54,7 +54,7 @@ impl events::HostSubscription for InstanceState {
 }
 
 impl events::Host for InstanceState {
-    fn subscribe(
+    async fn subscribe(
         &mut self,
         topics: Vec<String>,
         event_types: Vec<String>,
@@ -71,13 +71,16 @@ impl events::Host for InstanceState {
                 )));
             }
         }
-        let inner = match self
-            .context
-            .backends
-            .bus
-            .subscribe(&topics, &event_types, after)
-        {
+        let bus = Arc::clone(&self.context.backends.bus);
+        let subscribed = bus.subscribe(&topics, &event_types, after).await;
+        // Time spent waiting for the bus is not the guest's CPU time.
+        self.start_cpu_budget();
+        let inner = match subscribed {
             Ok(inner) => inner,
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(ingress = %self.context.ingress_id, %err, "subscribe failed");
+                return Ok(Err(EventsError::Unavailable(err.to_string())));
+            }
             Err(err) => return Ok(Err(EventsError::Invalid(err.to_string()))),
         };
         let subscription = HostSubscription {

@@ -23,7 +23,7 @@ impl query::Host for InstanceState {
             Err(error) => return Ok(Err(error)),
         };
         let store = self.context.backends.store.clone();
-        let outcome = tokio::task::spawn_blocking(move || store.query(&query)).await?;
+        let outcome = store.query(&query).await;
         self.start_cpu_budget();
         Ok(match outcome {
             Ok(rows) => Ok(rows
@@ -36,6 +36,10 @@ impl query::Host for InstanceState {
                 StoreErrorKind::Store => {
                     tracing::error!(ingress = %self.context.ingress_id, %err, "store failed");
                     QueryError::Store("the store failed".into())
+                }
+                StoreErrorKind::Unavailable => {
+                    tracing::warn!(ingress = %self.context.ingress_id, %err, "store unavailable");
+                    QueryError::Unavailable("the store is unavailable; try again later".into())
                 }
             }),
         })

@@ -9,7 +9,6 @@ use wasmtime::component::Resource;
 
 use super::{Acl, Backends, IngressContext};
 use crate::backends::actors::{ActorBackend, ActorError as BackendError, ActorMessage};
-use crate::backends::bus::EventBus;
 use crate::backends::bus::memory::{InMemoryBus, InMemoryBusConfig};
 use crate::backends::store::sqlite::SqliteStore;
 use crate::runtime::InstanceState;
@@ -42,7 +41,7 @@ fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
     let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
     let store = SqliteStore::open_in_memory().expect("store");
     store
-        .seed(
+        .seed_blocking(
             "skus",
             vec![
                 json!({"skuId": "s1", "skuNumber": "PROD-001"}),
@@ -144,6 +143,7 @@ async fn subscribing_needs_read_on_the_actor_type() {
             vec!["checkpoint".into()],
             None,
         )
+        .await
         .expect("no trap")
         .expect_err("denied");
     assert!(
@@ -157,14 +157,16 @@ async fn one_wait_merges_subscriptions_in_bus_order() {
     let (mut state, bus) = instance(&["actors/order:read", "feeds/*:read"]);
     let order = state
         .subscribe(vec!["actors/order/1".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     let feed = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     for (topic, n) in [("feeds/news", 1), ("actors/order/1", 2), ("feeds/news", 3)] {
-        bus.publish(topic, "checkpoint", &json!({ "n": n }))
+        bus.publish_now(topic, "checkpoint", &json!({ "n": n }), None)
             .expect("publish");
     }
     let borrow = |r: &Resource<_>| Resource::new_borrow(r.rep());
@@ -192,6 +194,7 @@ async fn wait_with_a_timeout_returns_nothing_when_nothing_arrives() {
     let (mut state, _) = instance(&["feeds/*:read"]);
     let feed = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap")
         .expect("sub");
     let events = state
@@ -293,6 +296,7 @@ async fn every_denied_call_is_logged_as_a_warning_with_the_ingress_id() {
     let (logs, _guard) = capture_logs();
     let denied_subscribe = state
         .subscribe(vec!["feeds/news".into()], vec![], None)
+        .await
         .expect("no trap");
     let denied_query = state
         .run(skus("skuNumber == 'x'", &[]))
@@ -327,4 +331,87 @@ async fn every_denied_call_is_logged_as_a_warning_with_the_ingress_id() {
             "{line}"
         );
     }
+}
+
+/// A store and actors whose engine is down.
+struct Down;
+
+impl crate::backends::store::Store for Down {
+    fn query_at<'a>(
+        &'a self,
+        _query: &'a crate::backends::store::Query,
+        _now: std::time::SystemTime,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<crate::backends::store::Document>, crate::backends::store::StoreError>,
+    > {
+        Box::pin(async {
+            Err(crate::backends::store::StoreError::Unavailable(
+                "PostgreSQL: connection refused".into(),
+            ))
+        })
+    }
+
+    fn edges(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<String>, crate::backends::store::StoreError>>
+    {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn seed<'a>(
+        &'a self,
+        _edge: &'a str,
+        _records: Vec<Value>,
+    ) -> futures::future::BoxFuture<'a, Result<usize, crate::backends::store::StoreError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+impl ActorBackend for Down {
+    fn message<'a>(
+        &'a self,
+        _actor_type: &'a str,
+        _actor_id: &'a str,
+        _messages: Vec<ActorMessage>,
+        _preview: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Value, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Unavailable(
+                "the actor store is unavailable".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_the_typed_unavailable_error_not_a_trap() {
+    let context = IngressContext {
+        ingress_id: "test".into(),
+        acl: Acl::parse(&["skus:read", "actors/sku:reserve"]).expect("acl"),
+        backends: Backends {
+            actors: Arc::new(Down),
+            bus: Arc::new(InMemoryBus::new(InMemoryBusConfig::default())),
+            store: Arc::new(Down),
+        },
+    };
+    let mut state = InstanceState::new(Arc::new(context), 1 << 20, Duration::from_millis(100));
+    let outcome = state
+        .run(skus("skuNumber == ?", &[json!("PROD-001")]))
+        .await;
+    let error = outcome.expect("no trap").expect_err("unavailable");
+    assert!(
+        matches!(&error, QueryError::Unavailable(reason) if reason.contains("try again")),
+        "{error:?}"
+    );
+    let message = Message {
+        type_: "reserve".into(),
+        alias: None,
+        body: None,
+    };
+    let outcome = state
+        .message_actor("sku".into(), "a".into(), vec![message], false)
+        .await;
+    let error = outcome.expect("no trap").expect_err("unavailable");
+    assert!(matches!(error, ActorError::Unavailable(_)), "{error:?}");
 }

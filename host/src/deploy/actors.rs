@@ -84,10 +84,11 @@ impl ActorSpec {
 }
 
 /// Load every actor type in `dir` and seed their initial states.
-pub fn load<S: Store + ActorStateStore>(
+pub async fn load(
     dir: &Path,
     runtime: &Arc<Runtime>,
-    store: Arc<S>,
+    store: Arc<dyn Store>,
+    state: Arc<dyn ActorStateStore>,
     bus: Arc<dyn EventBus>,
 ) -> (WasmActors, Vec<Problem>) {
     let mut problems = Vec::new();
@@ -98,7 +99,7 @@ pub fn load<S: Store + ActorStateStore>(
     });
     let backends = Backends {
         bus: bus.clone(),
-        store: store.clone(),
+        store,
         actors: Arc::new(NoActors),
     };
     for file in files {
@@ -142,16 +143,21 @@ pub fn load<S: Store + ActorStateStore>(
             acl: spec.acl.clone(),
             backends: backends.clone(),
         });
-        seed(dir, &spec.actor_type, store.as_ref(), &mut problems);
+        seed(dir, &spec.actor_type, state.as_ref(), &mut problems).await;
         types.insert(spec.actor_type, ActorType { pre, context });
     }
     (
-        WasmActors::new(runtime.clone(), types, store, bus),
+        WasmActors::new(runtime.clone(), types, state, bus),
         problems,
     )
 }
 
-fn seed(dir: &Path, actor_type: &str, store: &dyn ActorStateStore, problems: &mut Vec<Problem>) {
+async fn seed(
+    dir: &Path,
+    actor_type: &str,
+    store: &dyn ActorStateStore,
+    problems: &mut Vec<Problem>,
+) {
     let file = dir
         .join("seed")
         .join("actors")
@@ -171,7 +177,7 @@ fn seed(dir: &Path, actor_type: &str, store: &dyn ActorStateStore, problems: &mu
         }
     };
     for actor in actors {
-        if let Err(err) = store.seed_actor(actor_type, &actor.id, &actor.state) {
+        if let Err(err) = store.seed_actor(actor_type, &actor.id, &actor.state).await {
             problems.push(Problem::new(&file, err));
         }
     }

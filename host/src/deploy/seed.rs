@@ -6,13 +6,17 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{Problem, files_with_extension};
-use crate::backends::store::sqlite::SqliteStore;
+use crate::backends::store::{Store, StoreErrorKind};
 
-/// Seed `store` from `dir/seed/`. Returns the files that could not be loaded.
-pub fn seed_store(dir: &Path, store: &SqliteStore) -> Vec<Problem> {
+/// Seed `store` from `dir/seed/`. Returns the files that could not be loaded, or the first
+/// outage of the store (a node that cannot seed its store should not start).
+pub async fn seed_store(
+    dir: &Path,
+    store: &dyn Store,
+) -> Result<Vec<Problem>, crate::backends::store::StoreError> {
     let files = match files_with_extension(&dir.join("seed"), &["json"]) {
         Ok(files) => files,
-        Err(err) => return vec![Problem::new(&dir.join("seed"), err)],
+        Err(err) => return Ok(vec![Problem::new(&dir.join("seed"), err)]),
     };
     let mut problems = Vec::new();
     for file in files {
@@ -36,9 +40,11 @@ pub fn seed_store(dir: &Path, store: &SqliteStore) -> Vec<Problem> {
                 continue;
             }
         };
-        if let Err(err) = store.seed(edge, records) {
-            problems.push(Problem::new(&file, err));
+        match store.seed(edge, records).await {
+            Ok(_) => {}
+            Err(err) if err.kind() == StoreErrorKind::Unavailable => return Err(err),
+            Err(err) => problems.push(Problem::new(&file, err)),
         }
     }
-    problems
+    Ok(problems)
 }

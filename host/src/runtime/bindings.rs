@@ -9,6 +9,8 @@ wasmtime::component::bindgen!({
     imports: {
         // Waiting for bus events suspends the guest's fiber, never a tokio thread.
         "sluice:ingress/events.wait": async | trappable,
+        // A networked bus answers subscribe (and its replay) over the network.
+        "sluice:ingress/events.subscribe": async | trappable,
         // Store and actor calls run on blocking threads; the guest's fiber waits.
         "sluice:ingress/query.run": async | trappable,
         "sluice:ingress/actors.message-actor": async | trappable,

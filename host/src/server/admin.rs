@@ -74,9 +74,14 @@ async fn publish(app: &App, request: Request<Incoming>) -> Response<Body> {
     match app
         .backends
         .bus
-        .publish(&publish.topic, &publish.event, &publish.data)
+        .publish(&publish.topic, &publish.event, &publish.data, None)
+        .await
     {
-        Ok(event) => json_response(StatusCode::ACCEPTED, json!({ "id": event.id })),
+        Ok(published) => json_response(StatusCode::ACCEPTED, json!({ "id": published.id })),
+        Err(err) if err.is_unavailable() => {
+            tracing::warn!(%err, "admin publish failed");
+            respond::error_response("UNAVAILABLE", &err.to_string())
+        }
         Err(err) => respond::error_response("INVALID_EVENT", &err.to_string()),
     }
 }
@@ -148,6 +153,7 @@ async fn send_to_actor(app: &App, request: Request<Incoming>) -> Response<Body> 
                 crate::backends::actors::ActorError::UnknownType(_)
                 | crate::backends::actors::ActorError::NotFound(_) => "NOT_FOUND",
                 crate::backends::actors::ActorError::Failed(_) => "ACTOR_FAILED",
+                crate::backends::actors::ActorError::Unavailable(_) => "UNAVAILABLE",
             };
             respond::error_response(code, &err.to_string())
         }

@@ -12,17 +12,28 @@
 //! back), so a client reconnecting with a `Last-Event-ID` from before the restart gets
 //! [`Subscription::gap`] instead of silently missing events.
 //!
-//! **Memory.** History is bounded per topic, but the number of topics is not: a topic keeps its
-//! history until the bus is dropped. Topics that never saw an event are forgotten when their
-//! last subscriber leaves.
+//! **Memory.** History is bounded per topic (`history_per_topic`) and in total
+//! (`max_history_bytes`, counted as the events' and topics' estimated heap size, see
+//! [`InMemoryBus::accounted_bytes`]): past the total, the oldest events of the whole bus are
+//! dropped first. A topic with no subscribers is forgotten with its history once it has had no
+//! event for `topic_idle` (checked as the bus is used, so forgetting happens between one and
+//! two `topic_idle` periods after the last event), or as soon as it holds no history (never
+//! had an event, or all of it evicted).
+//!
+//! **Gaps after forgetting.** The bus keeps one number, the highest id any forgotten topic ever
+//! had; a topic (re)created later starts as if its events up to that id had been evicted. So a
+//! reconnect asking for history of a forgotten topic after an older id gets
+//! [`Subscription::gap`], and one with an id newer than everything forgotten does not.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
 
 use super::{
-    BusError, BusEvent, Delivery, EventBus, SubscriberSender, Subscription, validate_event_type,
-    validate_topic,
+    BusError, BusEvent, Delivery, EventBus, Published, SubscriberSender, Subscription,
+    SubscriptionLimits, check_subscription, validate_dedup_id, validate_event_type, validate_topic,
 };
 
 /// Settings of an [`InMemoryBus`].
@@ -37,6 +48,15 @@ pub struct InMemoryBusConfig {
     pub max_topics_per_subscription: usize,
     /// Event types one subscription may name. Default is 64.
     pub max_event_types_per_subscription: usize,
+    /// How many recent `dedup_id`s the bus remembers; a publish repeating one of them is a
+    /// duplicate. Default is 10,000.
+    pub dedup_window: usize,
+    /// A topic without subscribers and without an event for this long is forgotten with its
+    /// history. Default is 15 minutes (`busTopicIdleSeconds: 900`).
+    pub topic_idle: Duration,
+    /// All topics' history together, in accounted bytes; the oldest events go first. Default
+    /// is 64 MiB (`busMaxHistoryBytes`).
+    pub max_history_bytes: usize,
 }
 
 impl Default for InMemoryBusConfig {
@@ -46,6 +66,9 @@ impl Default for InMemoryBusConfig {
             subscriber_buffer: 1024,
             max_topics_per_subscription: 64,
             max_event_types_per_subscription: 64,
+            dedup_window: 10_000,
+            topic_idle: Duration::from_secs(900),
+            max_history_bytes: 64 << 20,
         }
     }
 }
@@ -70,14 +93,54 @@ struct State {
     next_subscriber: u64,
     live_subscribers: usize,
     topics: HashMap<Arc<str>, TopicState>,
+    /// Recent `dedup_id`s and the ids their events got, oldest first in `dedup_order`.
+    dedup: HashMap<Box<str>, u64>,
+    dedup_order: VecDeque<Box<str>>,
+    /// Every history event as (id, topic), in id order; entries of events already evicted by
+    /// their topic's own limit are skipped when they reach the front.
+    order: VecDeque<(u64, Arc<str>)>,
+    /// Events in all topics' history.
+    history_events: usize,
+    /// Estimated heap bytes of topics and history.
+    accounted_bytes: usize,
+    /// Topics to check for idleness, oldest check first: (when queued, topic, generation).
+    idle_queue: VecDeque<(Instant, Arc<str>, u64)>,
+    next_generation: u64,
+    /// The highest event id of any forgotten topic.
+    forgotten_up_to: u64,
+}
+
+/// Heap bytes of one history event beyond its data and type text: the event, its `Arc`
+/// headers, its history slot and its `order` entry.
+const EVENT_OVERHEAD: usize = std::mem::size_of::<BusEvent>()
+    + 3 * 16
+    + std::mem::size_of::<Arc<BusEvent>>()
+    + std::mem::size_of::<(u64, Arc<str>)>();
+/// Heap bytes of one topic beyond its name: its state, map slot and idle-queue entry.
+const TOPIC_OVERHEAD: usize = std::mem::size_of::<TopicState>()
+    + 2 * std::mem::size_of::<Arc<str>>()
+    + 16
+    + std::mem::size_of::<(Instant, Arc<str>, u64)>();
+
+fn event_cost(event: &BusEvent) -> usize {
+    EVENT_OVERHEAD + event.data.len() + event.event_type.len()
+}
+
+fn topic_cost(name: &str) -> usize {
+    TOPIC_OVERHEAD + name.len()
 }
 
 #[derive(Debug)]
 struct TopicState {
     name: Arc<str>,
     history: VecDeque<Arc<BusEvent>>,
-    /// Highest id dropped from `history`; 0 when nothing was.
+    /// Highest id dropped from `history` (or possibly dropped: see the module docs).
     highest_evicted: u64,
+    /// Id of the topic's last event; 0 when it never had one.
+    last_event_id: u64,
+    /// Last event or last subscriber leaving.
+    last_active: Instant,
+    generation: u64,
     subscribers: HashMap<u64, Arc<Subscriber>>,
 }
 
@@ -122,6 +185,14 @@ impl InMemoryBus {
                     next_subscriber: 0,
                     live_subscribers: 0,
                     topics: HashMap::new(),
+                    dedup: HashMap::new(),
+                    dedup_order: VecDeque::new(),
+                    order: VecDeque::new(),
+                    history_events: 0,
+                    accounted_bytes: 0,
+                    idle_queue: VecDeque::new(),
+                    next_generation: 0,
+                    forgotten_up_to: 0,
                 }),
             }),
         }
@@ -150,6 +221,17 @@ impl InMemoryBus {
     pub fn topic_count(&self) -> usize {
         self.shared.lock().topics.len()
     }
+
+    /// Events held in all topics' history, for metrics.
+    pub fn history_len(&self) -> usize {
+        self.shared.lock().history_events
+    }
+
+    /// The estimated heap bytes of the bus's topics and history: what `max_history_bytes`
+    /// bounds (subscriptions and the dedup window come on top).
+    pub fn accounted_bytes(&self) -> usize {
+        self.shared.lock().accounted_bytes
+    }
 }
 
 impl EventBus for InMemoryBus {
@@ -157,36 +239,89 @@ impl EventBus for InMemoryBus {
         InMemoryBus::subscriber_count(self)
     }
 
-    fn publish(
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        event_type: &'a str,
+        data: &'a serde_json::Value,
+        dedup_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Published, BusError>> {
+        let result = self.publish_now(topic, event_type, data, dedup_id);
+        Box::pin(async move { result })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        topics: &'a [String],
+        event_types: &'a [String],
+        after: Option<u64>,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        let result = self.subscribe_now(topics, event_types, after);
+        Box::pin(async move { result })
+    }
+}
+
+impl InMemoryBus {
+    /// [`EventBus::publish`] without the future: everything happens before it returns.
+    pub fn publish_now(
         &self,
         topic: &str,
         event_type: &str,
         data: &serde_json::Value,
-    ) -> Result<Arc<BusEvent>, BusError> {
+        dedup_id: Option<&str>,
+    ) -> Result<Published, BusError> {
         validate_topic(topic)?;
         validate_event_type(event_type)?;
+        if let Some(dedup_id) = dedup_id {
+            validate_dedup_id(dedup_id)?;
+        }
         // Encode before taking the lock: it is the only costly step.
         let data: Arc<str> = serde_json::to_string(data)?.into();
         let event_type: Arc<str> = event_type.into();
         let history_cap = self.shared.config.history_per_topic;
 
         let mut slow = Vec::new();
+        let config = &self.shared.config;
         let event = {
             let mut state = self.shared.lock();
+            let now = Instant::now();
+            state.forget_idle(now, config.topic_idle);
+            if let Some(dedup_id) = dedup_id
+                && let Some(&id) = state.dedup.get(dedup_id)
+            {
+                return Ok(Published {
+                    id,
+                    duplicate: true,
+                });
+            }
             let id = state.next_id;
             state.next_id += 1;
-            let topic_state = state.topic_mut(topic);
+            if let Some(dedup_id) = dedup_id {
+                state.remember(dedup_id, id, self.shared.config.dedup_window);
+            }
+            let topic_state = state.topic_mut(topic, now);
+            let name = Arc::clone(&topic_state.name);
             let event = Arc::new(BusEvent {
                 id,
-                topic: Arc::clone(&topic_state.name),
+                topic: Arc::clone(&name),
                 event_type,
                 timestamp_ms: u64::try_from(since_epoch().as_millis()).unwrap_or(u64::MAX),
                 data,
             });
-            topic_state.history.push_back(Arc::clone(&event));
+            let mut freed = 0;
+            let mut evicted_here = 0;
+            topic_state.last_event_id = id;
+            topic_state.last_active = now;
+            if history_cap > 0 {
+                topic_state.history.push_back(Arc::clone(&event));
+            } else {
+                topic_state.highest_evicted = id;
+            }
             while topic_state.history.len() > history_cap {
                 if let Some(evicted) = topic_state.history.pop_front() {
                     topic_state.highest_evicted = evicted.id;
+                    freed += event_cost(&evicted);
+                    evicted_here += 1;
                 }
             }
             let mut dropped = Vec::new();
@@ -208,8 +343,17 @@ impl EventBus for InMemoryBus {
                     Delivery::Gone => dropped.push(Arc::clone(subscriber)),
                 }
             }
+            if history_cap > 0 {
+                state.order.push_back((id, name));
+                state.history_events += 1;
+                state.accounted_bytes += event_cost(&event);
+            }
+            state.history_events -= evicted_here;
+            state.accounted_bytes -= freed;
+            state.compact_order();
+            while state.accounted_bytes > config.max_history_bytes && state.evict_oldest() {}
             for subscriber in dropped {
-                state.remove(subscriber.key, &subscriber.topics);
+                state.remove(subscriber.key, &subscriber.topics, now);
             }
             event
         };
@@ -221,53 +365,39 @@ impl EventBus for InMemoryBus {
             );
         }
         tracing::trace!(id = event.id, topic, "published");
-        Ok(event)
+        Ok(Published {
+            id: event.id,
+            duplicate: false,
+        })
     }
 
-    fn subscribe(
+    /// [`EventBus::subscribe`] without the future: the subscription is registered (and its
+    /// replay taken) before it returns.
+    pub fn subscribe_now(
         &self,
         topics: &[String],
         event_types: &[String],
         after: Option<u64>,
     ) -> Result<Subscription, BusError> {
         let config = &self.shared.config;
-        if topics.is_empty() {
-            return Err(BusError::NoTopics);
-        }
-        if topics.len() > config.max_topics_per_subscription {
-            return Err(BusError::TooManyTopics {
-                given: topics.len(),
-                max: config.max_topics_per_subscription,
-            });
-        }
-        if event_types.len() > config.max_event_types_per_subscription {
-            return Err(BusError::TooManyEventTypes {
-                given: event_types.len(),
-                max: config.max_event_types_per_subscription,
-            });
-        }
-        let mut wanted_topics: Vec<&str> = Vec::with_capacity(topics.len());
-        for topic in topics {
-            validate_topic(topic)?;
-            if !wanted_topics.contains(&topic.as_str()) {
-                wanted_topics.push(topic);
-            }
-        }
-        let mut wanted_types: Vec<Box<str>> = Vec::with_capacity(event_types.len());
-        for event_type in event_types {
-            validate_event_type(event_type)?;
-            if !wanted_types.iter().any(|t| **t == **event_type) {
-                wanted_types.push(event_type.as_str().into());
-            }
-        }
+        let (wanted_topics, wanted_types) = check_subscription(
+            topics,
+            event_types,
+            SubscriptionLimits {
+                max_topics: config.max_topics_per_subscription,
+                max_event_types: config.max_event_types_per_subscription,
+            },
+        )?;
 
         let (sender, subscription) = Subscription::channel(config.subscriber_buffer);
         let mut state = self.shared.lock();
+        let now = Instant::now();
+        state.forget_idle(now, config.topic_idle);
         let key = state.next_subscriber;
         state.next_subscriber += 1;
         let topic_names: Box<[Arc<str>]> = wanted_topics
             .iter()
-            .map(|topic| Arc::clone(&state.topic_mut(topic).name))
+            .map(|topic| Arc::clone(&state.topic_mut(topic, now).name))
             .collect();
         let subscriber = Arc::new(Subscriber {
             key,
@@ -320,7 +450,7 @@ impl EventBus for InMemoryBus {
 
 fn unsubscribe(shared: &Weak<Shared>, key: u64, topics: &[Arc<str>]) {
     if let Some(shared) = shared.upgrade() {
-        shared.lock().remove(key, topics);
+        shared.lock().remove(key, topics, Instant::now());
         tracing::debug!(subscriber = key, "unsubscribed");
     }
 }
@@ -334,30 +464,143 @@ impl Shared {
 }
 
 impl State {
-    fn topic_mut(&mut self, topic: &str) -> &mut TopicState {
+    fn remember(&mut self, dedup_id: &str, id: u64, window: usize) {
+        if window == 0 {
+            return;
+        }
+        while self.dedup_order.len() >= window {
+            if let Some(oldest) = self.dedup_order.pop_front() {
+                self.dedup.remove(&oldest);
+            }
+        }
+        self.dedup.insert(dedup_id.into(), id);
+        self.dedup_order.push_back(dedup_id.into());
+    }
+
+    fn topic_mut(&mut self, topic: &str, now: Instant) -> &mut TopicState {
         // The entry API needs an owned key; a small allocation is cheaper than a second lookup.
-        self.topics
+        let forgotten_up_to = self.forgotten_up_to;
+        let generation = self.next_generation;
+        let mut created = None;
+        let state = self
+            .topics
             .entry(Arc::from(topic))
-            .or_insert_with_key(|name| TopicState {
-                name: Arc::clone(name),
-                history: VecDeque::new(),
-                highest_evicted: 0,
-                subscribers: HashMap::new(),
-            })
+            .or_insert_with_key(|name| {
+                created = Some(Arc::clone(name));
+                TopicState {
+                    name: Arc::clone(name),
+                    history: VecDeque::new(),
+                    // It may have existed before, and been forgotten.
+                    highest_evicted: forgotten_up_to,
+                    last_event_id: 0,
+                    last_active: now,
+                    generation,
+                    subscribers: HashMap::new(),
+                }
+            });
+        if let Some(name) = created {
+            self.next_generation += 1;
+            self.accounted_bytes += topic_cost(&name);
+            self.idle_queue.push_back((now, name, generation));
+        }
+        state
+    }
+
+    /// Drop `name` with its history, remembering its last id for the gap rule.
+    fn forget(&mut self, name: &str) {
+        let Some(topic) = self.topics.remove(name) else {
+            return;
+        };
+        self.forgotten_up_to = self.forgotten_up_to.max(topic.last_event_id);
+        self.accounted_bytes -= topic_cost(&topic.name);
+        self.history_events -= topic.history.len();
+        for event in &topic.history {
+            self.accounted_bytes -= event_cost(event);
+        }
+    }
+
+    /// Evict the oldest event of the whole bus. False when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((id, name)) = self.order.pop_front() {
+            let Some(topic) = self.topics.get_mut(&name) else {
+                continue;
+            };
+            if topic.history.front().map(|event| event.id) != Some(id) {
+                continue; // already evicted by the topic's own limit
+            }
+            let Some(event) = topic.history.pop_front() else {
+                continue;
+            };
+            topic.highest_evicted = id;
+            let now_empty = topic.history.is_empty() && topic.subscribers.is_empty();
+            self.history_events -= 1;
+            self.accounted_bytes -= event_cost(&event);
+            if now_empty {
+                self.forget(&name);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Drop `order` entries of events evicted by their topic's own limit once they outnumber
+    /// the live ones, so a busy topic cannot grow `order` without bound.
+    fn compact_order(&mut self) {
+        if self.order.len() <= 2 * self.history_events + 1024 {
+            return;
+        }
+        let topics = &self.topics;
+        self.order.retain(|(id, name)| {
+            topics
+                .get(name)
+                .and_then(|topic| topic.history.front())
+                .is_some_and(|front| front.id <= *id)
+        });
+    }
+
+    /// Forget topics idle for `idle`: a few per call, so no call holds the lock for long.
+    fn forget_idle(&mut self, now: Instant, idle: Duration) {
+        for _ in 0..64 {
+            let Some((queued, _, _)) = self.idle_queue.front() else {
+                return;
+            };
+            if now.saturating_duration_since(*queued) < idle {
+                return;
+            }
+            let Some((_, name, generation)) = self.idle_queue.pop_front() else {
+                return;
+            };
+            let Some(topic) = self.topics.get(&name) else {
+                continue;
+            };
+            if topic.generation != generation {
+                continue;
+            }
+            if topic.subscribers.is_empty()
+                && now.saturating_duration_since(topic.last_active) >= idle
+            {
+                self.forget(&name);
+            } else {
+                self.idle_queue.push_back((now, name, generation));
+            }
+        }
     }
 
     /// Remove subscriber `key` from `topics`; idempotent. Dropping the last `Arc` of it drops
-    /// its sender, which closes the subscription once its queue is drained.
-    fn remove(&mut self, key: u64, topics: &[Arc<str>]) {
+    /// its sender, which closes the subscription once its queue is drained. A topic left with
+    /// neither subscribers nor history is forgotten.
+    fn remove(&mut self, key: u64, topics: &[Arc<str>], now: Instant) {
         let mut was_registered = false;
         for name in topics {
             let Some(topic) = self.topics.get_mut(name) else {
                 continue;
             };
-            was_registered |= topic.subscribers.remove(&key).is_some();
-            let never_used = topic.history.is_empty() && topic.highest_evicted == 0;
-            if topic.subscribers.is_empty() && never_used {
-                self.topics.remove(name);
+            if topic.subscribers.remove(&key).is_some() {
+                was_registered = true;
+                topic.last_active = now;
+            }
+            if topic.subscribers.is_empty() && topic.history.is_empty() {
+                self.forget(name);
             }
         }
         if was_registered {
@@ -411,7 +654,7 @@ mod tests {
     fn publish_n(bus: &InMemoryBus, topic: &str, n: usize) -> Vec<u64> {
         (0..n)
             .map(|i| {
-                bus.publish(topic, "checkpoint", &json!({ "i": i }))
+                bus.publish_now(topic, "checkpoint", &json!({ "i": i }), None)
                     .expect("publish")
                     .id
             })
@@ -422,18 +665,19 @@ mod tests {
     fn delivers_events_in_publish_order_with_their_fields() {
         let bus = InMemoryBus::default();
         let mut sub = bus
-            .subscribe(&topics(&["orders/ORD-123"]), &[], None)
+            .subscribe_now(&topics(&["orders/ORD-123"]), &[], None)
             .expect("subscribe");
         let first = bus
-            .publish(
+            .publish_now(
                 "orders/ORD-123",
                 "checkpoint",
                 &json!({"b": 1, "a": [true, null]}),
+                None,
             )
             .expect("publish");
         let ids = publish_n(&bus, "orders/ORD-123", 3);
         let got = sub.try_recv().expect("first event");
-        assert_eq!(got, first);
+        assert_eq!(got.id, first.id);
         assert_eq!(&*got.topic, "orders/ORD-123");
         assert_eq!(&*got.event_type, "checkpoint");
         assert_eq!(&*got.data, r#"{"b":1,"a":[true,null]}"#);
@@ -443,11 +687,67 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_dedup_id_stores_the_event_once() {
+        let bus = small_bus(10, 16);
+        let mut sub = bus
+            .subscribe_now(&topics(&["t"]), &[], None)
+            .expect("subscribe");
+        let first = bus
+            .publish_now("t", "checkpoint", &json!(1), Some("cp-1"))
+            .expect("publish");
+        let again = bus
+            .publish_now("t", "checkpoint", &json!(1), Some("cp-1"))
+            .expect("publish");
+        let other = bus
+            .publish_now("t", "checkpoint", &json!(2), Some("cp-2"))
+            .expect("publish");
+        assert!(!first.duplicate && !other.duplicate);
+        assert_eq!(
+            again,
+            Published {
+                id: first.id,
+                duplicate: true
+            }
+        );
+        assert_eq!(drain(&mut sub), [first.id, other.id]);
+    }
+
+    #[test]
+    fn the_dedup_window_is_bounded() {
+        let bus = InMemoryBus::with_first_id(
+            InMemoryBusConfig {
+                dedup_window: 2,
+                ..InMemoryBusConfig::default()
+            },
+            1,
+        );
+        for key in ["a", "b", "c"] {
+            bus.publish_now("t", "e", &json!(null), Some(key))
+                .expect("publish");
+        }
+        let forgotten = bus
+            .publish_now("t", "e", &json!(null), Some("a"))
+            .expect("publish");
+        assert!(!forgotten.duplicate, "only the last 2 keys are remembered");
+        let remembered = bus
+            .publish_now("t", "e", &json!(null), Some("c"))
+            .expect("publish");
+        assert!(remembered.duplicate);
+        assert!(matches!(
+            bus.publish_now("t", "e", &json!(null), Some("")),
+            Err(BusError::InvalidDedupId { .. })
+        ));
+    }
+
+    #[test]
     fn ids_start_at_the_creation_time_in_microseconds() {
         let before = u64::try_from(since_epoch().as_micros()).expect("fits");
         let bus = InMemoryBus::default();
         let after = u64::try_from(since_epoch().as_micros()).expect("fits");
-        let id = bus.publish("t", "e", &json!(null)).expect("publish").id;
+        let id = bus
+            .publish_now("t", "e", &json!(null), None)
+            .expect("publish")
+            .id;
         assert!(
             (before..=after).contains(&id),
             "{before} <= {id} <= {after}"
@@ -459,10 +759,10 @@ mod tests {
     fn events_go_only_to_subscribers_of_their_topic() {
         let bus = InMemoryBus::default();
         let mut a = bus
-            .subscribe(&topics(&["a"]), &[], None)
+            .subscribe_now(&topics(&["a"]), &[], None)
             .expect("subscribe");
         let mut b = bus
-            .subscribe(&topics(&["b"]), &[], None)
+            .subscribe_now(&topics(&["b"]), &[], None)
             .expect("subscribe");
         let on_a = publish_n(&bus, "a", 2);
         let on_b = publish_n(&bus, "b", 1);
@@ -475,13 +775,19 @@ mod tests {
     fn event_types_filter_per_subscriber() {
         let bus = InMemoryBus::default();
         let mut only_created = bus
-            .subscribe(&topics(&["t"]), &topics(&["created"]), None)
+            .subscribe_now(&topics(&["t"]), &topics(&["created"]), None)
             .expect("subscribe");
         let mut everything = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
-        let created = bus.publish("t", "created", &json!(1)).expect("publish").id;
-        let updated = bus.publish("t", "updated", &json!(2)).expect("publish").id;
+        let created = bus
+            .publish_now("t", "created", &json!(1), None)
+            .expect("publish")
+            .id;
+        let updated = bus
+            .publish_now("t", "updated", &json!(2), None)
+            .expect("publish")
+            .id;
         assert_eq!(drain(&mut only_created), [created]);
         assert_eq!(drain(&mut everything), [created, updated]);
     }
@@ -490,7 +796,7 @@ mod tests {
     fn replays_exactly_the_events_after_the_given_id() {
         let bus = InMemoryBus::default();
         let mut first = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
         let seen = publish_n(&bus, "t", 3);
         assert_eq!(drain(&mut first), seen);
@@ -498,7 +804,7 @@ mod tests {
         let missed = publish_n(&bus, "t", 5);
 
         let mut again = bus
-            .subscribe(&topics(&["t"]), &[], Some(seen[2]))
+            .subscribe_now(&topics(&["t"]), &[], Some(seen[2]))
             .expect("subscribe");
         assert!(!again.gap());
         assert_eq!(drain(&mut again), missed);
@@ -510,12 +816,13 @@ mod tests {
     fn replay_applies_the_event_type_filter() {
         let bus = InMemoryBus::default();
         let wanted = bus
-            .publish("t", "checkpoint", &json!(1))
+            .publish_now("t", "checkpoint", &json!(1), None)
             .expect("publish")
             .id;
-        bus.publish("t", "other", &json!(2)).expect("publish");
+        bus.publish_now("t", "other", &json!(2), None)
+            .expect("publish");
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &topics(&["checkpoint"]), Some(wanted - 1))
+            .subscribe_now(&topics(&["t"]), &topics(&["checkpoint"]), Some(wanted - 1))
             .expect("subscribe");
         assert_eq!(drain(&mut sub), [wanted]);
     }
@@ -525,19 +832,19 @@ mod tests {
         let bus = small_bus(3, 16);
         let ids = publish_n(&bus, "t", 5); // ids[0] and ids[1] evicted
         let mut covered = bus
-            .subscribe(&topics(&["t"]), &[], Some(ids[1]))
+            .subscribe_now(&topics(&["t"]), &[], Some(ids[1]))
             .expect("subscribe");
         assert!(!covered.gap());
         assert_eq!(drain(&mut covered), ids[2..]);
 
         let mut lost = bus
-            .subscribe(&topics(&["t"]), &[], Some(ids[0]))
+            .subscribe_now(&topics(&["t"]), &[], Some(ids[0]))
             .expect("subscribe");
         assert!(lost.gap());
         assert_eq!(drain(&mut lost), ids[2..]);
 
         let fresh = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
         assert!(!fresh.gap());
     }
@@ -548,7 +855,7 @@ mod tests {
         let start = publish_n(&bus, "quiet", 1)[0];
         publish_n(&bus, "busy", 3);
         let sub = bus
-            .subscribe(&topics(&["quiet", "busy"]), &[], Some(start))
+            .subscribe_now(&topics(&["quiet", "busy"]), &[], Some(start))
             .expect("subscribe");
         assert!(sub.gap());
     }
@@ -557,23 +864,23 @@ mod tests {
     fn reports_a_gap_for_ids_this_bus_did_not_issue() {
         let bus = InMemoryBus::with_first_id(InMemoryBusConfig::default(), 1000);
         let just_before = bus
-            .subscribe(&topics(&["t"]), &[], Some(999))
+            .subscribe_now(&topics(&["t"]), &[], Some(999))
             .expect("subscribe");
         assert!(
             !just_before.gap(),
             "nothing was published before the first id"
         );
         let earlier_run = bus
-            .subscribe(&topics(&["t"]), &[], Some(500))
+            .subscribe_now(&topics(&["t"]), &[], Some(500))
             .expect("subscribe");
         assert!(earlier_run.gap());
         let last = publish_n(&bus, "t", 2)[1];
         let current = bus
-            .subscribe(&topics(&["t"]), &[], Some(last))
+            .subscribe_now(&topics(&["t"]), &[], Some(last))
             .expect("subscribe");
         assert!(!current.gap());
         let future = bus
-            .subscribe(&topics(&["t"]), &[], Some(last + 1))
+            .subscribe_now(&topics(&["t"]), &[], Some(last + 1))
             .expect("subscribe");
         assert!(future.gap());
     }
@@ -583,7 +890,7 @@ mod tests {
         let bus = small_bus(0, 16);
         let ids = publish_n(&bus, "t", 2);
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &[], Some(ids[0]))
+            .subscribe_now(&topics(&["t"]), &[], Some(ids[0]))
             .expect("subscribe");
         assert!(sub.gap());
         assert!(drain(&mut sub).is_empty());
@@ -593,10 +900,10 @@ mod tests {
     fn closes_a_slow_consumer_without_affecting_a_fast_one() {
         let bus = small_bus(10, 2);
         let mut slow = bus
-            .subscribe(&topics(&["t", "u"]), &[], None)
+            .subscribe_now(&topics(&["t", "u"]), &[], None)
             .expect("subscribe");
         let mut fast = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
         let mut received = Vec::new();
         let mut published = Vec::new();
@@ -621,7 +928,7 @@ mod tests {
         let bus = small_bus(100, 2);
         let ids = publish_n(&bus, "t", 50);
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &[], Some(ids[0] - 1))
+            .subscribe_now(&topics(&["t"]), &[], Some(ids[0] - 1))
             .expect("subscribe");
         assert_eq!(drain(&mut sub), ids);
         assert_eq!(sub.closed_reason(), None);
@@ -631,10 +938,10 @@ mod tests {
     fn dropping_a_subscription_unsubscribes_from_every_topic() {
         let bus = InMemoryBus::default();
         let sub = bus
-            .subscribe(&topics(&["a", "b", "a"]), &[], None)
+            .subscribe_now(&topics(&["a", "b", "a"]), &[], None)
             .expect("subscribe");
         let other = bus
-            .subscribe(&topics(&["a"]), &[], None)
+            .subscribe_now(&topics(&["a"]), &[], None)
             .expect("subscribe");
         assert_eq!(bus.subscriber_count(), 2);
         assert_eq!(bus.topic_subscriber_count("a"), 2);
@@ -656,7 +963,7 @@ mod tests {
             expected.extend(publish_n(&bus, topic, 1));
         }
         let mut sub = bus
-            .subscribe(&topics(&["a", "b", "c"]), &[], Some(before))
+            .subscribe_now(&topics(&["a", "b", "c"]), &[], Some(before))
             .expect("subscribe");
         for topic in ["c", "a", "b"] {
             expected.extend(publish_n(&bus, topic, 1));
@@ -673,7 +980,7 @@ mod tests {
         };
         let first = bus.first_id();
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &[], Some(first - 1))
+            .subscribe_now(&topics(&["t"]), &[], Some(first - 1))
             .expect("subscribe");
         let published = publisher.join().expect("publisher");
         assert!(!sub.gap());
@@ -684,28 +991,28 @@ mod tests {
     fn rejects_bad_subscriptions_and_publishes() {
         let bus = InMemoryBus::default();
         assert!(matches!(
-            bus.subscribe(&[], &[], None),
+            bus.subscribe_now(&[], &[], None),
             Err(BusError::NoTopics)
         ));
         assert!(matches!(
-            bus.subscribe(&topics(&["a b"]), &[], None),
+            bus.subscribe_now(&topics(&["a b"]), &[], None),
             Err(BusError::InvalidTopic { .. })
         ));
         assert!(matches!(
-            bus.subscribe(&topics(&["t"]), &topics(&[""]), None),
+            bus.subscribe_now(&topics(&["t"]), &topics(&[""]), None),
             Err(BusError::InvalidEventType { .. })
         ));
         let many: Vec<String> = (0..65).map(|i| format!("t{i}")).collect();
         assert!(matches!(
-            bus.subscribe(&many, &[], None),
+            bus.subscribe_now(&many, &[], None),
             Err(BusError::TooManyTopics { given: 65, max: 64 })
         ));
         assert!(matches!(
-            bus.publish("", "e", &json!(1)),
+            bus.publish_now("", "e", &json!(1), None),
             Err(BusError::InvalidTopic { .. })
         ));
         assert!(matches!(
-            bus.publish("t", "a\nb", &json!(1)),
+            bus.publish_now("t", "a\nb", &json!(1), None),
             Err(BusError::InvalidEventType { .. })
         ));
         assert_eq!(bus.subscriber_count(), 0);
@@ -716,7 +1023,7 @@ mod tests {
     fn dropping_the_bus_closes_subscriptions_with_a_reason() {
         let bus = InMemoryBus::default();
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
         drop(bus);
         assert_eq!(sub.closed_reason(), Some("event bus shut down"));
@@ -727,13 +1034,15 @@ mod tests {
     async fn recv_wakes_when_an_event_is_published() {
         let bus = Arc::new(InMemoryBus::default());
         let mut sub = bus
-            .subscribe(&topics(&["t"]), &[], None)
+            .subscribe_now(&topics(&["t"]), &[], None)
             .expect("subscribe");
         let publisher = {
             let bus = Arc::clone(&bus);
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
-                bus.publish("t", "e", &json!("hi")).expect("publish").id
+                bus.publish_now("t", "e", &json!("hi"), None)
+                    .expect("publish")
+                    .id
             })
         };
         let event = sub.recv().await.expect("event");
@@ -746,9 +1055,14 @@ mod tests {
         let bus: Arc<dyn EventBus> = Arc::new(InMemoryBus::default());
         let sub = bus
             .subscribe(&topics(&["t"]), &[], None)
+            .await
             .expect("subscribe");
-        bus.publish("t", "e", &json!(1)).expect("publish");
-        bus.publish("t", "e", &json!(2)).expect("publish");
+        bus.publish("t", "e", &json!(1), None)
+            .await
+            .expect("publish");
+        bus.publish("t", "e", &json!(2), None)
+            .await
+            .expect("publish");
         let data: Vec<String> = sub.take(2).map(|e| e.data.to_string()).collect().await;
         assert_eq!(data, ["1", "2"]);
     }

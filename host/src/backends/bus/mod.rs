@@ -1,31 +1,37 @@
 //! The event bus behind the `events` capability (WIT `sluice:ingress/events`).
 //!
-//! [`EventBus`] is the backend trait; [`InMemoryBus`] is the in-process implementation. A
-//! subscriber gets a [`Subscription`]: a bounded queue of [`BusEvent`]s, fed by the bus without
-//! ever blocking the publisher. A subscriber that lets its queue fill up is a *slow consumer*:
-//! the bus drops it and [`Subscription::closed_reason`] says why.
+//! [`EventBus`] is the backend trait, async and backend-neutral; [`InMemoryBus`] is the
+//! in-process implementation of the default deployment. A subscriber gets a [`Subscription`]:
+//! replayed history, then a bounded queue of live [`BusEvent`]s fed by the bus without ever
+//! blocking the publisher. A subscriber that lets its queue fill up is a *slow consumer*: the
+//! bus drops it and [`Subscription::closed_reason`] says why.
 //!
 //! ```
 //! # use sluice::backends::bus::{EventBus, InMemoryBus};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let bus = InMemoryBus::default();
-//! let mut sub = bus.subscribe(&["orders/ORD-123".into()], &[], None)?;
-//! bus.publish("orders/ORD-123", "checkpoint", &serde_json::json!({"status": "paid"}))?;
+//! let mut sub = bus.subscribe(&["orders/ORD-123".into()], &[], None).await?;
+//! let data = serde_json::json!({"status": "paid"});
+//! bus.publish("orders/ORD-123", "checkpoint", &data, None).await?;
 //! let event = sub.try_recv().expect("delivered");
 //! assert_eq!(&*event.data, r#"{"status":"paid"}"#);
 //! # Ok::<(), sluice::backends::bus::BusError>(())
+//! # }).unwrap();
 //! ```
 //!
 //! Topic and event-type rules live in [`validate_topic`] and [`validate_event_type`].
 
+pub mod jetstream;
 pub mod memory;
+mod subscription;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use futures::future::BoxFuture;
 
+pub use jetstream::{JetStreamBus, JetStreamConfig};
 pub use memory::{InMemoryBus, InMemoryBusConfig};
+pub use subscription::{Delivery, SubscriberSender, Subscription};
 
 /// Longest topic accepted, in bytes.
 pub const MAX_TOPIC_LEN: usize = 256;
@@ -45,34 +51,54 @@ pub struct BusEvent {
     pub data: Arc<str>,
 }
 
-/// An event bus backend. Every method is non-blocking and may be called from async code.
+/// What [`EventBus::publish`] returns once the bus has stored the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The event's bus id. For a duplicate, the id the first publish got.
+    pub id: u64,
+    /// True when an event with the same `dedup_id` was already stored: nothing new was
+    /// published.
+    pub duplicate: bool,
+}
+
+/// An event bus backend: the in-process [`InMemoryBus`], or a networked one. One trait object
+/// (`Arc<dyn EventBus>`) serves every ingress; each call may be made from async code and never
+/// blocks a thread.
 pub trait EventBus: Send + Sync + 'static {
-    /// Publish one event on `topic` and return it as delivered (with its id and timestamp).
-    /// Never blocks and never waits on a subscriber.
-    fn publish(
-        &self,
-        topic: &str,
-        event_type: &str,
-        data: &serde_json::Value,
-    ) -> Result<Arc<BusEvent>, BusError>;
+    /// Publish one event on `topic`; resolves once the bus has stored it (a networked bus:
+    /// once its server acknowledged it). Never waits on a subscriber.
+    ///
+    /// With `dedup_id`, publishing again with the same key stores nothing new and returns the
+    /// first event's id with [`Published::duplicate`] set, as long as the first publish is
+    /// still within the backend's de-duplication window. That makes a retried publish (an
+    /// outbox replaying checkpoints after a crash) idempotent.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        event_type: &'a str,
+        data: &'a serde_json::Value,
+        dedup_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Published, BusError>>;
 
     /// Every event published after this call on one of `topics` whose type is in
-    /// `event_types` (empty = all types).
-    /// With `after`, first the events the bus still holds with id > after (in id order), then
-    /// live ones.
-    fn subscribe(
-        &self,
-        topics: &[String],
-        event_types: &[String],
+    /// `event_types` (empty = all types). With `after`, first the events the bus still holds
+    /// with id > after (in id order), then live ones, with none missing or repeated at the
+    /// seam; [`Subscription::gap`] tells whether some after `after` may have been lost.
+    fn subscribe<'a>(
+        &'a self,
+        topics: &'a [String],
+        event_types: &'a [String],
         after: Option<u64>,
-    ) -> Result<Subscription, BusError>;
+    ) -> BoxFuture<'a, Result<Subscription, BusError>>;
 
-    /// Live subscriptions, for metrics.
+    /// Live subscriptions on this node, for metrics.
     fn subscriber_count(&self) -> usize;
 }
 
-/// Why the bus refused a call. All but [`BusError::EncodeData`] are the caller's fault
-/// ([`BusError::is_invalid_input`]), which the `events` capability reports as `invalid`.
+/// Why the bus refused or failed a call. [`BusError::is_invalid_input`] errors are the
+/// caller's fault (the `events` capability reports them as `invalid`);
+/// [`BusError::is_unavailable`] ones are an outage of the bus (reported as `unavailable`, and
+/// worth retrying later).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BusError {
@@ -89,15 +115,103 @@ pub enum BusError {
     TooManyTopics { given: usize, max: usize },
     #[error("a subscription may name at most {max} event types, got {given}")]
     TooManyEventTypes { given: usize, max: usize },
+    #[error("a de-duplication id must be 1 to {max} bytes without control characters")]
+    InvalidDedupId { max: usize },
     #[error("event data could not be encoded as JSON: {0}")]
     EncodeData(#[from] serde_json::Error),
+    #[error("event data is {size} bytes, more than the bus accepts ({max})")]
+    TooLarge { size: usize, max: usize },
+    /// The bus's configuration is unusable (reported at start).
+    #[error("invalid bus configuration: {0}")]
+    Config(String),
+    /// The bus cannot be reached or did not answer (a networked bus's server is down). The
+    /// message is safe to show.
+    #[error("the event bus is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl BusError {
-    /// True when the request itself was malformed (bad topic, event type or counts).
+    /// True when the request itself was malformed (bad topic, event type, counts or size).
     pub fn is_invalid_input(&self) -> bool {
-        !matches!(self, BusError::EncodeData(_))
+        !matches!(self, BusError::EncodeData(_) | BusError::Unavailable(_))
     }
+
+    /// True when the bus is down or unreachable: nothing about the request was wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BusError::Unavailable(_))
+    }
+}
+
+/// How many topics and event types one subscription may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionLimits {
+    pub max_topics: usize,
+    pub max_event_types: usize,
+}
+
+impl Default for SubscriptionLimits {
+    fn default() -> Self {
+        SubscriptionLimits {
+            max_topics: 64,
+            max_event_types: 64,
+        }
+    }
+}
+
+/// Check a subscription request the same way on every backend: at least one topic, within
+/// `limits`, each topic and event type valid. Returns them without repeats, in order.
+pub fn check_subscription<'a>(
+    topics: &'a [String],
+    event_types: &[String],
+    limits: SubscriptionLimits,
+) -> Result<(Vec<&'a str>, Vec<Box<str>>), BusError> {
+    if topics.is_empty() {
+        return Err(BusError::NoTopics);
+    }
+    if topics.len() > limits.max_topics {
+        return Err(BusError::TooManyTopics {
+            given: topics.len(),
+            max: limits.max_topics,
+        });
+    }
+    if event_types.len() > limits.max_event_types {
+        return Err(BusError::TooManyEventTypes {
+            given: event_types.len(),
+            max: limits.max_event_types,
+        });
+    }
+    let mut wanted_topics: Vec<&str> = Vec::with_capacity(topics.len());
+    for topic in topics {
+        validate_topic(topic)?;
+        if !wanted_topics.contains(&topic.as_str()) {
+            wanted_topics.push(topic);
+        }
+    }
+    let mut wanted_types: Vec<Box<str>> = Vec::with_capacity(event_types.len());
+    for event_type in event_types {
+        validate_event_type(event_type)?;
+        if !wanted_types.iter().any(|t| **t == **event_type) {
+            wanted_types.push(event_type.as_str().into());
+        }
+    }
+    Ok((wanted_topics, wanted_types))
+}
+
+/// Longest `dedup_id` accepted, in bytes.
+pub const MAX_DEDUP_ID_LEN: usize = 256;
+
+/// Check a `dedup_id`: 1 to [`MAX_DEDUP_ID_LEN`] bytes, no control characters (it travels as
+/// a header value on networked buses).
+pub fn validate_dedup_id(dedup_id: &str) -> Result<(), BusError> {
+    if dedup_id.is_empty()
+        || dedup_id.len() > MAX_DEDUP_ID_LEN
+        || dedup_id.chars().any(char::is_control)
+    {
+        return Err(BusError::InvalidDedupId {
+            max: MAX_DEDUP_ID_LEN,
+        });
+    }
+    Ok(())
 }
 
 /// Check a topic: non-empty, at most [`MAX_TOPIC_LEN`] bytes, no control characters or
@@ -174,153 +288,31 @@ fn preview(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-/// A live subscription: replayed history first, then live events, in bus order.
-///
-/// Dropping it unsubscribes promptly from every topic. Once the bus closes it (slow consumer,
-/// bus shut down), the events already queued are still delivered, then [`Subscription::poll_recv`]
-/// returns `None`.
-pub struct Subscription {
-    replay: VecDeque<Arc<BusEvent>>,
-    receiver: mpsc::Receiver<Arc<BusEvent>>,
-    closed: Arc<OnceLock<Box<str>>>,
-    gap: bool,
-    unsubscribe: Option<Box<dyn FnOnce() + Send + Sync>>,
-}
-
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
-            .field("replay", &self.replay.len())
-            .field("gap", &self.gap)
-            .field("closed", &self.closed_reason())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Subscription {
-    /// For backends: a subscription whose live queue holds at most `capacity` events, and the
-    /// sender that feeds it. Add replayed history and the unsubscribe hook with
-    /// [`Subscription::with_replay`] and [`Subscription::on_drop`].
-    pub fn channel(capacity: usize) -> (SubscriberSender, Subscription) {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let closed = Arc::new(OnceLock::new());
-        let subscription = Subscription {
-            replay: VecDeque::new(),
-            receiver,
-            closed: Arc::clone(&closed),
-            gap: false,
-            unsubscribe: None,
-        };
-        (SubscriberSender { sender, closed }, subscription)
-    }
-
-    /// For backends: events delivered before any live one (already in id order), and whether
-    /// some events after the requested id were lost. Replay does not count against the live
-    /// queue's capacity, so a full history never makes a new subscriber a slow consumer.
-    pub fn with_replay(mut self, replay: VecDeque<Arc<BusEvent>>, gap: bool) -> Self {
-        self.replay = replay;
-        self.gap = gap;
-        self
-    }
-
-    /// For backends: run `unsubscribe` when this subscription is dropped.
-    pub fn on_drop(mut self, unsubscribe: impl FnOnce() + Send + Sync + 'static) -> Self {
-        self.unsubscribe = Some(Box::new(unsubscribe));
-        self
-    }
-
-    /// True when `after` was given and some events after it were already evicted from
-    /// history, or predate this bus.
-    pub fn gap(&self) -> bool {
-        self.gap
-    }
-
-    /// The next event, or `None` once the subscription is closed and drained.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<BusEvent>>> {
-        if let Some(event) = self.replay.pop_front() {
-            return Poll::Ready(Some(event));
-        }
-        self.receiver.poll_recv(cx)
-    }
-
-    /// The next event if one is queued, without waiting.
-    pub fn try_recv(&mut self) -> Option<Arc<BusEvent>> {
-        self.replay
-            .pop_front()
-            .or_else(|| self.receiver.try_recv().ok())
-    }
-
-    /// Wait for the next event; `None` once the subscription is closed and drained.
-    pub async fn recv(&mut self) -> Option<Arc<BusEvent>> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    /// Why the bus closed this subscription (e.g. `slow consumer: …`), once it has. Events
-    /// queued before the close are still delivered.
-    pub fn closed_reason(&self) -> Option<&str> {
-        self.closed.get().map(|reason| &**reason)
-    }
-}
-
-impl futures::Stream for Subscription {
-    type Item = Arc<BusEvent>;
-
-    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_recv(cx)
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(unsubscribe) = self.unsubscribe.take() {
-            unsubscribe();
-        }
-    }
-}
-
-/// The bus's end of one [`Subscription`].
-#[derive(Debug)]
-pub struct SubscriberSender {
-    sender: mpsc::Sender<Arc<BusEvent>>,
-    closed: Arc<OnceLock<Box<str>>>,
-}
-
-/// What became of one delivery attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    Queued,
-    /// The subscriber's queue is full: it is a slow consumer.
-    Full,
-    /// The subscription was dropped.
-    Gone,
-}
-
-impl SubscriberSender {
-    /// Queue `event` without waiting.
-    pub fn try_deliver(&self, event: Arc<BusEvent>) -> Delivery {
-        match self.sender.try_send(event) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => Delivery::Full,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
-        }
-    }
-
-    /// Record why the subscription is being closed. The receiver sees `None` once this sender
-    /// is dropped; set the reason first so it is visible by then. The first reason wins.
-    pub fn set_closed_reason(&self, reason: &str) {
-        let _ = self.closed.set(reason.into());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn subscriptions_can_live_in_a_wasmtime_resource_table() {
+    fn the_bus_can_be_shared_as_a_trait_object() {
         fn send_sync<T: Send + Sync + 'static>() {}
-        send_sync::<Subscription>();
         send_sync::<Arc<dyn EventBus>>();
+    }
+
+    #[test]
+    fn unavailable_is_not_invalid_input() {
+        let down = BusError::Unavailable("no route".into());
+        assert!(down.is_unavailable());
+        assert!(!down.is_invalid_input());
+        assert!(BusError::NoTopics.is_invalid_input());
+        assert!(!BusError::NoTopics.is_unavailable());
+    }
+
+    #[test]
+    fn dedup_ids_are_short_printable_text() {
+        assert!(validate_dedup_id("6f1c2a0e-checkpoint").is_ok());
+        for bad in ["", "a\nb", &"x".repeat(MAX_DEDUP_ID_LEN + 1)] {
+            assert!(validate_dedup_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -359,44 +351,5 @@ mod tests {
     fn error_messages_cut_long_input() {
         let err = validate_topic(&"é".repeat(1000)).expect_err("too long");
         assert!(err.to_string().len() < 200, "{err}");
-    }
-
-    #[test]
-    fn closed_subscription_drains_then_reports_the_reason() {
-        let (sender, mut sub) = Subscription::channel(4);
-        let event = Arc::new(BusEvent {
-            id: 1,
-            topic: "t".into(),
-            event_type: "e".into(),
-            timestamp_ms: 0,
-            data: "null".into(),
-        });
-        assert_eq!(sender.try_deliver(Arc::clone(&event)), Delivery::Queued);
-        sender.set_closed_reason("slow consumer");
-        drop(sender);
-        assert_eq!(sub.closed_reason(), Some("slow consumer"));
-        assert_eq!(sub.try_recv(), Some(event));
-        assert_eq!(sub.try_recv(), None);
-    }
-
-    #[test]
-    fn replay_comes_before_live_events() {
-        let make = |id| {
-            Arc::new(BusEvent {
-                id,
-                topic: "t".into(),
-                event_type: "e".into(),
-                timestamp_ms: 0,
-                data: "null".into(),
-            })
-        };
-        let (sender, sub) = Subscription::channel(4);
-        let mut sub = sub.with_replay(VecDeque::from([make(1), make(2)]), true);
-        sender.try_deliver(make(3));
-        assert!(sub.gap());
-        let ids: Vec<u64> = std::iter::from_fn(|| sub.try_recv())
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(ids, [1, 2, 3]);
     }
 }

@@ -1,14 +1,17 @@
 //! The document store behind the `query` capability (WIT `sluice:ingress/query`).
 //!
-//! A store holds named collections (*edges*) of JSON objects. [`Store`] is the backend trait;
-//! [`SqliteStore`] is the embedded implementation. A request is parsed into a [`Query`] first
-//! (filter with [`filter::parse`], order-by with [`parse_order_by`]), then run by the store with
-//! bound parameters only.
+//! A store holds named collections (*edges*) of JSON objects. [`Store`] is the backend trait,
+//! async and engine-neutral; [`SqliteStore`] is the embedded implementation and
+//! [`PostgresStore`] the networked one. A request is parsed into a [`Query`] first (filter with
+//! [`filter::parse`], order-by with [`parse_order_by`]), then run by the store with bound
+//! parameters only. Both engines pass the same conformance suite (`conformance.rs`), so a
+//! filter means the same on either.
 //!
 //! ```
 //! use sluice::backends::store::{filter, parse_order_by, Query, SqliteStore, Store};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = SqliteStore::open_in_memory()?;
-//! store.seed("skus", vec![serde_json::json!({"skuNumber": "PROD-001", "stock": 3})])?;
+//! store.seed("skus", vec![serde_json::json!({"skuNumber": "PROD-001", "stock": 3})]).await?;
 //! let query = Query {
 //!     filter: Some(filter::parse("skuNumber == ? and stock > 0").expect("valid")),
 //!     arguments: vec!["PROD-001".into()],
@@ -16,17 +19,30 @@
 //!     fields: vec!["stock".into()],
 //!     ..Query::new("skus")
 //! };
-//! let rows = store.query(&query)?;
+//! let rows = store.query(&query).await?;
 //! assert_eq!(serde_json::Value::Object(rows[0].clone()), serde_json::json!({"stock": 3}));
 //! # Ok::<(), sluice::backends::store::StoreError>(())
+//! # }).unwrap();
 //! ```
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod filter;
+pub mod postgres;
+mod project;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use std::time::SystemTime;
+
 use filter::FieldPath;
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+/// One document as a query returns it.
+pub type Document = Map<String, Value>;
 
 /// Most records one query returns; larger limits are capped to it.
 pub const MAX_LIMIT: u32 = 100;
@@ -35,17 +51,44 @@ pub const MAX_EDGE_NAME_LEN: usize = 64;
 /// Most `order-by` terms.
 pub const MAX_ORDER_BY_TERMS: usize = 16;
 
-/// A document store backend.
+/// A document store backend. Every method is async and never blocks the caller's thread
+/// (an engine with blocking calls runs them on a blocking thread itself).
+///
+/// What every engine must do (checked by the conformance suite):
+/// - comparisons are typed: a string literal matches only JSON strings, a number only JSON
+///   numbers (booleans are not numbers), `== null` matches JSON null and a missing field;
+/// - `now ± n unit` is an RFC 3339 UTC text (`2026-01-11T19:30:00Z`) compared as text;
+/// - `anyof` matches an array holding any of the values or a scalar equal to one of them,
+///   `allof` an array holding all of them;
+/// - `order-by` sorts missing and `null` first, then numbers and booleans (as 0 and 1) by
+///   value, then strings by byte, then arrays and objects; ties end in insertion order;
+/// - an outage of the engine is [`StoreErrorKind::Unavailable`], a request that cannot run
+///   [`StoreErrorKind::Invalid`] or [`StoreErrorKind::UnknownEdge`].
 pub trait Store: Send + Sync + 'static {
-    /// Run `query`. Blocking call; the caller runs it on a blocking thread
-    /// (`tokio::task::spawn_blocking`).
-    fn query(
-        &self,
-        query: &Query,
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+    /// Run `query` with `now` as the time that `now` in its filter means.
+    fn query_at<'a>(
+        &'a self,
+        query: &'a Query,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<Document>, StoreError>>;
 
-    /// The names of the edges the store holds, sorted. Blocking, like [`Store::query`].
-    fn edges(&self) -> Vec<String>;
+    /// Run `query` now.
+    fn query<'a>(&'a self, query: &'a Query) -> BoxFuture<'a, Result<Vec<Document>, StoreError>> {
+        self.query_at(query, SystemTime::now())
+    }
+
+    /// The names of the edges the store holds, sorted.
+    fn edges(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Create edge `edge` if needed and load `records` into it, but only when it has no rows
+    /// yet, so restarting a host (or several hosts starting at once) never duplicates seed
+    /// data. Returns how many records were inserted (0 when the edge already had data). Every
+    /// record must be a JSON object.
+    fn seed<'a>(
+        &'a self,
+        edge: &'a str,
+        records: Vec<Value>,
+    ) -> BoxFuture<'a, Result<usize, StoreError>>;
 }
 
 /// One read of one edge.
@@ -186,8 +229,14 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: rusqlite::Error,
     },
+    /// The engine cannot be reached or is overloaded right now; the same request may succeed
+    /// later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("the store failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    #[error("the store failed: {0}")]
+    Postgres(String),
 }
 
 /// How a [`StoreError`] maps onto the WIT `query-error` cases.
@@ -199,6 +248,8 @@ pub enum StoreErrorKind {
     Invalid,
     /// `store`: the store itself failed.
     Store,
+    /// `unavailable`: the store cannot be reached right now; retrying later may succeed.
+    Unavailable,
 }
 
 impl StoreError {
@@ -214,7 +265,9 @@ impl StoreError {
             | StoreError::InvalidRecord { .. } => StoreErrorKind::Invalid,
             StoreError::CorruptDocument { .. }
             | StoreError::Open { .. }
-            | StoreError::Sqlite(_) => StoreErrorKind::Store,
+            | StoreError::Sqlite(_)
+            | StoreError::Postgres(_) => StoreErrorKind::Store,
+            StoreError::Unavailable(_) => StoreErrorKind::Unavailable,
         }
     }
 }

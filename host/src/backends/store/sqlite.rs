@@ -9,9 +9,11 @@
 //!   `Z`, whole seconds) so text order is time order; fractional seconds only matter within the
 //!   same second.
 //! - **Strings** compare by byte (SQLite `BINARY`), so case-sensitively.
-//! - **Concurrency.** One connection behind a mutex: calls run one at a time. The database is
-//!   in WAL mode, so other connections to the same file (an actor runtime, say) can read while
-//!   one writes; a read-connection pool is the next step if queries become a bottleneck.
+//! - **Concurrency.** One connection behind a mutex, used from blocking threads: calls run one
+//!   at a time. The database is in WAL mode, so other connections to the same file can read
+//!   while one writes; a read-connection pool is the next step if queries become a bottleneck.
+//! - **Outages.** A database locked past the busy timeout, a full disk or an I/O error is
+//!   [`StoreError::Unavailable`].
 
 mod actors;
 // Public only for the fuzz targets in fuzz/, which check that no user text reaches the SQL.
@@ -19,22 +21,41 @@ mod actors;
 pub mod compile;
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
+use futures::future::BoxFuture;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
 
-use super::filter::FieldPath;
-use super::{Query, Store, StoreError, validate_edge_name};
+use super::project::{parse_fields, project, seed_documents, unix_seconds};
+use super::{Document, Query, Store, StoreError, validate_edge_name};
 
 /// How long a call waits for another connection's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] on SQLite. All methods block; call them from a blocking thread.
-#[derive(Debug)]
+/// A [`Store`] on SQLite. The async methods run SQLite's blocking calls on a blocking thread;
+/// the `*_blocking` ones are for callers already on one.
+#[derive(Debug, Clone)]
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A busy or locked database (another process holds the write lock past the busy
+    /// timeout), a full disk or an I/O error are outages; anything else is a failure.
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen,
+            ) => StoreError::Unavailable(err.to_string()),
+            _ => StoreError::Sqlite(err),
+        }
+    }
 }
 
 impl SqliteStore {
@@ -70,12 +91,12 @@ impl SqliteStore {
         connection.busy_timeout(BUSY_TIMEOUT)?;
         actors::create_tables(&connection)?;
         Ok(SqliteStore {
-            connection: Mutex::new(connection),
+            connection: Arc::new(Mutex::new(connection)),
         })
     }
 
     /// Run `f` with the store's connection, e.g. for an actor runtime that keeps its tables in
-    /// the same database. Other calls wait until `f` returns, so keep it short.
+    /// the same database. Blocks; other calls wait until `f` returns, so keep it short.
     pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         // A panic inside `f` poisons the lock, but any transaction it had open was rolled back
         // when it unwound, so the connection is still usable.
@@ -86,25 +107,30 @@ impl SqliteStore {
         f(&mut connection)
     }
 
-    /// Create edge `edge` if needed and load `records` into it, but only when it has no rows
-    /// yet, so restarting a host does not duplicate seed data. Returns how many records were
-    /// inserted (0 when the edge already had data). Every record must be a JSON object.
-    pub fn seed(&self, edge: &str, records: Vec<Value>) -> Result<usize, StoreError> {
-        validate_edge_name(edge)?;
-        let docs = records
-            .iter()
-            .enumerate()
-            .map(|(index, record)| {
-                let invalid = || StoreError::InvalidRecord {
-                    edge: edge.to_owned(),
-                    index,
-                };
-                if !record.is_object() {
-                    return Err(invalid());
-                }
-                serde_json::to_string(record).map_err(|_| invalid())
+    /// [`with_connection`](Self::with_connection) on a blocking thread.
+    pub(crate) async fn blocking<R, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_connection(f))
+            .await
+            .unwrap_or_else(|join| {
+                Err(
+                    StoreError::Unavailable(format!("the SQLite call did not finish: {join}"))
+                        .into(),
+                )
             })
-            .collect::<Result<Vec<String>, StoreError>>()?;
+    }
+
+    /// [`Store::seed`], blocking.
+    pub fn seed_blocking(&self, edge: &str, records: Vec<Value>) -> Result<usize, StoreError> {
+        validate_edge_name(edge)?;
+        let docs = seed_documents(edge, &records)?;
         let table = table_name(edge);
         let inserted = self.with_connection(|connection| {
             // IMMEDIATE takes the write lock up front, so two hosts seeding the same file
@@ -141,29 +167,16 @@ impl SqliteStore {
         Ok(inserted)
     }
 
-    /// [`Store::query`] with `now` given, for filters that use `now`.
-    pub fn query_at(
+    /// [`Store::query_at`], blocking.
+    pub fn query_blocking(
         &self,
         query: &Query,
         now: SystemTime,
     ) -> Result<Vec<Map<String, Value>>, StoreError> {
         validate_edge_name(&query.edge)?;
-        let fields = query
-            .fields
-            .iter()
-            .map(|field| {
-                FieldPath::parse(field).map_err(|e| StoreError::InvalidField {
-                    field: field.chars().take(80).collect(),
-                    reason: e.message,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let now_unix_seconds = match now.duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-        };
+        let fields = parse_fields(&query.fields)?;
         let table = table_name(&query.edge);
-        let sql = compile::select(&table, query, now_unix_seconds)?;
+        let sql = compile::select(&table, query, unix_seconds(now))?;
 
         self.with_connection(|connection| {
             let exists: bool = connection.query_row(
@@ -193,7 +206,8 @@ impl SqliteStore {
         })
     }
 
-    fn edge_names(&self) -> Result<Vec<String>, StoreError> {
+    /// [`Store::edges`], blocking.
+    pub fn edges_blocking(&self) -> Result<Vec<String>, StoreError> {
         self.with_connection(|connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'edge\\_%' \
@@ -212,14 +226,40 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn query(&self, query: &Query) -> Result<Vec<Map<String, Value>>, StoreError> {
-        self.query_at(query, SystemTime::now())
+    fn query_at<'a>(
+        &'a self,
+        query: &'a Query,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<Document>, StoreError>> {
+        let store = self.clone();
+        let query = query.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.query_blocking(&query, now))
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
+        })
     }
 
-    fn edges(&self) -> Vec<String> {
-        self.edge_names().unwrap_or_else(|error| {
-            tracing::warn!(%error, "could not list the store's edges");
-            Vec::new()
+    fn edges(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.edges_blocking())
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
+        })
+    }
+
+    fn seed<'a>(
+        &'a self,
+        edge: &'a str,
+        records: Vec<Value>,
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let store = self.clone();
+        let edge = edge.to_owned();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.seed_blocking(&edge, records))
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
         })
     }
 }
@@ -227,50 +267,6 @@ impl Store for SqliteStore {
 /// The table of edge `edge`. Only called with validated names, so it is a plain identifier.
 fn table_name(edge: &str) -> String {
     format!("edge_{edge}")
-}
-
-/// Keep only `fields` of `doc`, nested as in the document (`a.b` gives `{"a": {"b": …}}`),
-/// in the order asked. No fields = the whole document.
-fn project(doc: Map<String, Value>, fields: &[FieldPath]) -> Map<String, Value> {
-    if fields.is_empty() {
-        return doc;
-    }
-    let mut projected = Map::new();
-    for field in fields {
-        let mut value = None;
-        let mut current = &doc;
-        for (i, segment) in field.segments().iter().enumerate() {
-            match (current.get(segment), i + 1 == field.segments().len()) {
-                (Some(found), true) => value = Some(found),
-                (Some(Value::Object(inner)), false) => current = inner,
-                _ => break,
-            }
-        }
-        if let Some(value) = value {
-            insert_at(&mut projected, field.segments(), value.clone());
-        }
-    }
-    projected
-}
-
-fn insert_at(target: &mut Map<String, Value>, path: &[String], value: Value) {
-    match path {
-        [] => {}
-        [last] => {
-            target.insert(last.clone(), value);
-        }
-        [first, rest @ ..] => {
-            let slot = target
-                .entry(first.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert_at(inner, rest, value);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::backends::store::filter::{CompareOp, Expr, FieldPath, List, Operand};
 use crate::backends::store::{Direction, MAX_LIMIT, Query, StoreError};
 
 /// Most values one `anyof ?` / `allof ?` argument may hold.
-pub(super) const MAX_LIST_ARGUMENT_LEN: usize = 1000;
+pub(crate) const MAX_LIST_ARGUMENT_LEN: usize = 1000;
 
 /// SQL text and its parameters, `?1` first.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ pub fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, 
 
 /// A value as it is compared: the operand after placeholders and `now` are resolved.
 #[derive(Debug, Clone, PartialEq)]
-enum Scalar {
+pub(crate) enum Scalar {
     Text(String),
     Integer(i64),
     Real(f64),
@@ -100,7 +100,7 @@ impl Compiler<'_> {
     fn expr(&mut self, expr: &Expr) -> Result<String, StoreError> {
         match expr {
             Expr::Compare { field, op, value } => {
-                let value = self.resolve(value)?;
+                let value = resolve(self.arguments, self.now_unix_seconds, value)?;
                 self.compare(field, *op, value)
             }
             Expr::AnyOf { field, values } => {
@@ -243,7 +243,10 @@ impl Compiler<'_> {
 
     fn list(&self, list: &List) -> Result<Vec<Scalar>, StoreError> {
         match list {
-            List::Values(values) => values.iter().map(|v| self.resolve(v)).collect(),
+            List::Values(values) => values
+                .iter()
+                .map(|v| resolve(self.arguments, self.now_unix_seconds, v))
+                .collect(),
             List::Placeholder(index) => {
                 let invalid = |reason: String| StoreError::InvalidArgument {
                     number: index + 1,
@@ -268,43 +271,45 @@ impl Compiler<'_> {
             }
         }
     }
+}
 
-    fn resolve(&self, operand: &Operand) -> Result<Scalar, StoreError> {
-        Ok(match operand {
-            Operand::String(text) => Scalar::Text(text.clone()),
-            Operand::Integer(n) => Scalar::Integer(*n),
-            Operand::Float(x) => Scalar::Real(*x),
-            Operand::Bool(b) => Scalar::Bool(*b),
-            Operand::Null => Scalar::Null,
-            Operand::Placeholder(index) => self
-                .arguments
-                .get(*index)
-                .and_then(scalar_from_json)
-                .ok_or_else(|| StoreError::InvalidArgument {
-                    number: index + 1,
-                    reason:
-                        "must be a string, number, boolean or null (arrays only after anyof/allof)"
-                            .to_owned(),
-                })?,
-            Operand::Now { offset_seconds } => self
-                .now_unix_seconds
-                .checked_add(*offset_seconds)
-                .and_then(rfc3339_utc)
-                .map(Scalar::Text)
-                .ok_or_else(|| {
-                    StoreError::InvalidFilter(
-                        "a 'now' expression falls outside the years 0000 to 9999".to_owned(),
-                    )
-                })?,
-        })
-    }
+/// An operand's value: placeholders filled from `arguments`, `now` at `now_unix_seconds`.
+pub(crate) fn resolve(
+    arguments: &[Json],
+    now_unix_seconds: i64,
+    operand: &Operand,
+) -> Result<Scalar, StoreError> {
+    Ok(match operand {
+        Operand::String(text) => Scalar::Text(text.clone()),
+        Operand::Integer(n) => Scalar::Integer(*n),
+        Operand::Float(x) => Scalar::Real(*x),
+        Operand::Bool(b) => Scalar::Bool(*b),
+        Operand::Null => Scalar::Null,
+        Operand::Placeholder(index) => arguments
+            .get(*index)
+            .and_then(scalar_from_json)
+            .ok_or_else(|| StoreError::InvalidArgument {
+                number: index + 1,
+                reason: "must be a string, number, boolean or null (arrays only after anyof/allof)"
+                    .to_owned(),
+            })?,
+        Operand::Now { offset_seconds } => now_unix_seconds
+            .checked_add(*offset_seconds)
+            .and_then(rfc3339_utc)
+            .map(Scalar::Text)
+            .ok_or_else(|| {
+                StoreError::InvalidFilter(
+                    "a 'now' expression falls outside the years 0000 to 9999".to_owned(),
+                )
+            })?,
+    })
 }
 
 /// `parts` joined with `separator` (` AND ` or ` OR `, both associative), grouped in parentheses
 /// when there are many. SQLite nests `a OR b OR …` one level per term and refuses over 1000
 /// levels, which a filter within `MAX_FILTER_LEN` could reach; groups of at most [`CHAIN`]
 /// keep the depth logarithmic.
-fn balanced(parts: &[String], separator: &str) -> String {
+pub(crate) fn balanced(parts: &[String], separator: &str) -> String {
     if parts.len() <= CHAIN {
         return parts.join(separator);
     }
@@ -336,7 +341,7 @@ fn sql_operator(op: CompareOp) -> &'static str {
 }
 
 /// A JSON argument as a scalar; `None` for arrays and objects.
-fn scalar_from_json(value: &Json) -> Option<Scalar> {
+pub(crate) fn scalar_from_json(value: &Json) -> Option<Scalar> {
     Some(match value {
         Json::Null => Scalar::Null,
         Json::Bool(b) => Scalar::Bool(*b),

@@ -1,0 +1,213 @@
+//! Several real `sluice serve` nodes on one PostgreSQL schema: seeding at once, actor
+//! messages serialized across nodes, a node that cannot reach its store, and a PostgreSQL
+//! restart under a running node.
+//!
+//! See `cluster_support` for how services are found (`SLUICE_TEST_POSTGRES_URL`) and what
+//! happens when they are not there.
+
+mod cluster_support;
+
+use std::time::{Duration, Instant};
+
+use cluster_support::{Node, PrivatePostgres, Schema, reserve_one};
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+const PROD_001_ACTOR: &str = "6f1c2a4e-3b5d-4c7e-8f90-1a2b3c4d5e6f";
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+async fn reserved(client: &tokio_postgres::Client) -> i64 {
+    let row = client
+        .query_one(
+            "SELECT (state->>'reservedStock')::bigint FROM actor_state \
+             WHERE actor_type = 'sku' AND actor_id = $1",
+            &[&PROD_001_ACTOR],
+        )
+        .await
+        .expect("state");
+    row.get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_seed_each_edge_and_actor_once_and_all_serve() {
+    let Some(schema) = Schema::shared("nodes_starting_at_once").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = (0..3).map(|_| Node::spawn(&schema.config())).collect();
+    for node in &mut nodes {
+        node.wait_ready().await;
+    }
+    let db = schema.client().await;
+    let seeded: Vec<Value> =
+        serde_json::from_str(include_str!("../../components/demo/seed/skus.json")).expect("seed");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM edge_skus").await,
+        seeded.len() as i64
+    );
+    let actors: Vec<Value> =
+        serde_json::from_str(include_str!("../../components/demo/seed/actors/sku.json"))
+            .expect("seed");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM actor_state").await,
+        actors.len() as i64
+    );
+    let client = reqwest::Client::new();
+    for node in &nodes {
+        let sku: Value = client
+            .get(node.url("/ingress/api/skus/PROD-001"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(sku["data"]["skuNumber"], "PROD-001", "{sku}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
+    let Some(schema) = Schema::shared("three_nodes_serialize_300").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = (0..3).map(|_| Node::spawn(&schema.config())).collect();
+    for node in &mut nodes {
+        node.wait_ready().await;
+    }
+    let client = reqwest::Client::new();
+    let raise = client
+        .post(nodes[0].url("/ingress/api/skus/PROD-001/stock"))
+        .json(&json!({"commands": [{"type": "setPhysicalStock", "value": 100000}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(raise.status(), 200, "{:?}", raise.text().await);
+    let db = schema.client().await;
+    let reserved_before = reserved(&db).await;
+    let checkpoints_before = count(&db, "SELECT count(*) FROM actor_checkpoint").await;
+
+    // 3 nodes × 10 clients × 10 concurrent requests each.
+    let clients = nodes.iter().flat_map(|node| {
+        let addr = node.addr;
+        (0..10).map(move |_| async move {
+            let client = reqwest::Client::new();
+            let answers = join_all((0..10).map(|_| reserve_one(&client, addr))).await;
+            answers
+                .into_iter()
+                .map(|r| r.status().as_u16())
+                .collect::<Vec<_>>()
+        })
+    });
+    let statuses: Vec<u16> = join_all(clients).await.into_iter().flatten().collect();
+    assert_eq!(statuses.len(), 300);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+
+    assert_eq!(reserved(&db).await - reserved_before, 300, "no update lost");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM actor_checkpoint").await - checkpoints_before,
+        300,
+        "one checkpoint row per message"
+    );
+    // Each node published and marked its own checkpoints.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let unpublished = count(
+            &db,
+            "SELECT count(*) FROM actor_checkpoint WHERE NOT published",
+        )
+        .await;
+        if unpublished == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{unpublished} checkpoints never marked published"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Versions are consecutive: every commit saw the one before it.
+    let versions: Vec<i64> = db
+        .query(
+            "SELECT version FROM actor_checkpoint WHERE actor_id = $1 ORDER BY version",
+            &[&PROD_001_ACTOR],
+        )
+        .await
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+    assert_eq!(versions, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_reach_postgres_says_which_and_why_and_exits_non_zero() {
+    let url = "postgres://postgres@127.0.0.1:1/test";
+    let mut node = Node::spawn(&format!(
+        "store: \"{url}\"\nstoreConnectTimeoutSeconds: 2\n"
+    ));
+    let status = node.exit_status().await;
+    assert!(!status.success(), "{status}");
+    let log = node.log();
+    assert!(log.contains(url), "the store is named: {log}");
+    assert!(
+        log.contains("unavailable") && log.contains("PostgreSQL"),
+        "the reason is given: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_is_a_503_unavailable_and_the_node_serves_again_after_it() {
+    let test = "a_postgres_restart";
+    let Some(pg) = PrivatePostgres::start(test) else {
+        return;
+    };
+    let Some(schema) = Schema::on(test, &pg.url()).await else {
+        return;
+    };
+    let mut node = Node::start(&schema.config()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(reserve_one(&client, node.addr).await.status(), 200);
+
+    pg.stop();
+    for _ in 0..3 {
+        let response = reserve_one(&client, node.addr).await;
+        assert_eq!(response.status(), 503);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
+        let lookup = client
+            .get(node.url("/ingress/api/skus/PROD-001"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(lookup.status(), 503);
+    }
+    assert!(node.is_running(), "the host lives:\n{}", node.log());
+
+    pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = reserve_one(&client, node.addr).await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only unavailable while reconnecting");
+        assert!(
+            Instant::now() < deadline,
+            "never recovered:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let db = schema.client().await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM actor_checkpoint").await,
+        2,
+        "nothing was stored while PostgreSQL was down"
+    );
+    assert!(node.is_running());
+    drop(schema); // before the server it lives on
+}
