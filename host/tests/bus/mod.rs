@@ -19,13 +19,24 @@ pub fn nats_url() -> String {
 /// `None` (after saying so loudly) when NATS is not reachable outside CI. Under `CI`, an
 /// unreachable NATS fails the test.
 pub async fn jetstream(history_per_topic: u32) -> Option<JetStreamBus> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut config = JetStreamConfig::new(nats_url(), format!("TEST_{id}"));
-    config.subject_prefix = format!("t{id}");
+    let mut config = unique_config(&nats_url());
     config.history_per_topic = history_per_topic;
+    connect_or_skip(config).await
+}
+
+/// A config with its own stream name and subject prefix, in memory.
+pub fn unique_config(url: &str) -> JetStreamConfig {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut config = JetStreamConfig::new(url, format!("TEST_{id}"));
+    config.subject_prefix = format!("t{id}");
     config.storage = Storage::Memory;
     config.max_age_seconds = 600;
     config.connect_timeout_seconds = 3;
+    config
+}
+
+/// Connect with `config`; see [`jetstream`] for what happens when NATS is not there.
+pub async fn connect_or_skip(config: JetStreamConfig) -> Option<JetStreamBus> {
     match JetStreamBus::connect(config).await {
         Ok(bus) => Some(bus),
         Err(err) if std::env::var_os("CI").is_some() => {
