@@ -42,14 +42,15 @@ async fn start_node(bus: &JetStreamConfig) -> Node {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     let yaml = format!(
-        "store: sluice.db\nbus: {{ url: {:?}, stream: {}, subjectPrefix: {}, storage: {}, connectTimeoutSeconds: 5 }}\n",
+        "store: sluice.db\nbus: {{ url: {:?}, stream: {}, subjectPrefix: {}, storage: {}, maxBytes: {}, connectTimeoutSeconds: 5 }}\n",
         bus.url,
         bus.stream,
         bus.subject_prefix,
         match bus.storage {
             sluice::backends::bus::jetstream::Storage::File => "file",
             sluice::backends::bus::jetstream::Storage::Memory => "memory",
-        }
+        },
+        bus.max_bytes,
     );
     std::fs::write(dir.path().join("sluice.yaml"), yaml).expect("config");
     let addr = free_port();
@@ -272,4 +273,182 @@ async fn a_client_of_a_killed_node_resumes_on_another_with_every_missed_event_on
     );
     drop(b);
     admin.delete_stream().await.expect("stream deleted");
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_reach_nats_at_start_says_so_and_exits_non_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    let closed = free_port();
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        format!("bus: {{ url: \"nats://{closed}\", connectTimeoutSeconds: 2 }}\n"),
+    )
+    .expect("config");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "serve",
+                &dir.path().display().to_string(),
+                "--listen",
+                &free_port().to_string(),
+            ])
+            .output()
+            .expect("sluice serve")
+    })
+    .await
+    .expect("join");
+    assert!(!output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("event bus") && stderr.contains(&closed.to_string()),
+        "names the bus and its address: {stderr}"
+    );
+}
+
+/// A private `nats-server` (its own port and store directory), stopped on drop.
+struct PrivateNats {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+impl PrivateNats {
+    fn start() -> Option<PrivateNats> {
+        let store = tempfile::tempdir().expect("store dir");
+        let port = free_port().port();
+        let mut nats = PrivateNats {
+            child: None,
+            port,
+            store,
+        };
+        nats.child = Some(nats.spawn()?);
+        Some(nats)
+    }
+
+    fn spawn(&self) -> Option<Child> {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-sd", &self.store.path().display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(err) if std::env::var_os("CI").is_some() => {
+                panic!("nats-server is required under CI: {err}")
+            }
+            Err(err) => {
+                eprintln!("\n*** SKIPPED: cannot start nats-server ({err}) ***\n");
+                return None;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "private nats-server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(child)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        self.child = Some(self.spawn().expect("nats-server restarts"));
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Publish, retrying while the bus is unavailable (503) until `deadline`.
+async fn publish_retrying(addr: SocketAddr, topic: &str, data: Value) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match publish(addr, topic, data.clone()).await {
+            Ok(id) => return id,
+            Err(status) => {
+                assert!(
+                    status == 503 || status == 0,
+                    "publish refused with {status}"
+                );
+                assert!(Instant::now() < deadline, "publish never succeeded again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_survive_a_nats_restart_without_losing_history() {
+    let Some(mut nats) = PrivateNats::start() else {
+        return;
+    };
+    let mut config = bus::unique_config(&nats.url());
+    config.storage = sluice::backends::bus::jetstream::Storage::File;
+    config.max_bytes = 64 << 20;
+    let (a, b) = tokio::join!(start_node(&config), start_node(&config));
+    let topic = "actors/order/ORD-NATS";
+    let mut events = open(a.addr, "ORD-NATS", None).await.expect("stream on A");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subscribers(a.addr).await < 1 {
+        assert!(Instant::now() < deadline, "no subscriber on A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut published = Vec::new();
+    for n in 0..5 {
+        published.push(publish_retrying(b.addr, topic, json!({ "n": n })).await);
+    }
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        received.push(next_update(&mut events).await.expect("before the restart"));
+    }
+    nats.restart();
+    for n in 5..15 {
+        published.push(publish_retrying(b.addr, topic, json!({ "n": n })).await);
+    }
+    // The stream either resumes, or ends with an error event; then reconnecting (with the
+    // last id) succeeds once NATS answers again.
+    while received.len() < published.len() {
+        match next_update(&mut events).await {
+            Some(id) => received.push(id),
+            None => {
+                let last = received.last().copied();
+                let deadline = Instant::now() + Duration::from_secs(90);
+                events = loop {
+                    match open(a.addr, "ORD-NATS", last).await {
+                        Ok(events) => break events,
+                        Err(status) => {
+                            assert!(
+                                Instant::now() < deadline,
+                                "reconnect kept failing: {status}"
+                            );
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                };
+            }
+        }
+    }
+    assert_eq!(
+        received, published,
+        "nothing lost or repeated across the restart"
+    );
+    drop((a, b));
 }

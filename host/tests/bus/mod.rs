@@ -31,6 +31,7 @@ pub fn unique_config(url: &str) -> JetStreamConfig {
     config.subject_prefix = format!("t{id}");
     config.storage = Storage::Memory;
     config.max_age_seconds = 600;
+    config.max_bytes = 64 << 20;
     config.connect_timeout_seconds = 3;
     config
 }
