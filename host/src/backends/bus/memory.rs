@@ -546,16 +546,25 @@ impl State {
     /// Drop `order` entries of events evicted by their topic's own limit once they outnumber
     /// the live ones, so a busy topic cannot grow `order` without bound.
     fn compact_order(&mut self) {
-        if self.order.len() <= 2 * self.history_events + 1024 {
-            return;
-        }
         let topics = &self.topics;
-        self.order.retain(|(id, name)| {
-            topics
-                .get(name)
-                .and_then(|topic| topic.history.front())
-                .is_some_and(|front| front.id <= *id)
-        });
+        if self.order.len() > 2 * self.history_events + 1024 {
+            self.order.retain(|(id, name)| {
+                topics
+                    .get(name)
+                    .and_then(|topic| topic.history.front())
+                    .is_some_and(|front| front.id <= *id)
+            });
+            shrink(&mut self.order);
+        }
+        // Likewise the idle queue, whose entries of forgotten topics wait for `topic_idle`.
+        if self.idle_queue.len() > 2 * topics.len() + 1024 {
+            self.idle_queue.retain(|(_, name, generation)| {
+                topics
+                    .get(name)
+                    .is_some_and(|t| t.generation == *generation)
+            });
+            shrink(&mut self.idle_queue);
+        }
     }
 
     /// Forget topics idle for `idle`: a few per call, so no call holds the lock for long.
@@ -616,6 +625,13 @@ impl Drop for State {
                 subscriber.sender.set_closed_reason("event bus shut down");
             }
         }
+    }
+}
+
+/// Give back a queue's memory once it is mostly empty.
+fn shrink<T>(queue: &mut VecDeque<T>) {
+    if queue.capacity() > 4 * queue.len() + 1024 {
+        queue.shrink_to(2 * queue.len());
     }
 }
 
@@ -737,6 +753,98 @@ mod tests {
             bus.publish_now("t", "e", &json!(null), Some("")),
             Err(BusError::InvalidDedupId { .. })
         ));
+    }
+
+    fn forgetful_bus(idle: Duration, max_bytes: usize) -> InMemoryBus {
+        InMemoryBus::with_first_id(
+            InMemoryBusConfig {
+                topic_idle: idle,
+                max_history_bytes: max_bytes,
+                ..InMemoryBusConfig::default()
+            },
+            1,
+        )
+    }
+
+    #[test]
+    fn idle_topics_without_subscribers_are_forgotten_with_their_history() {
+        let bus = forgetful_bus(Duration::ZERO, usize::MAX);
+        let old = publish_n(&bus, "orders/1", 2);
+        let followed = bus
+            .subscribe_now(&topics(&["orders/2"]), &[], None)
+            .expect("subscribe");
+        publish_n(&bus, "orders/2", 1);
+        // Any later call sweeps: orders/1 is idle and unfollowed.
+        publish_n(&bus, "orders/3", 1);
+        assert_eq!(bus.topic_subscriber_count("orders/2"), 1);
+        let mut again = bus
+            .subscribe_now(&topics(&["orders/1"]), &[], Some(old[0]))
+            .expect("subscribe");
+        assert!(again.gap(), "its history was forgotten");
+        assert!(drain(&mut again).is_empty());
+        drop(followed);
+    }
+
+    #[test]
+    fn active_topics_are_kept() {
+        let bus = forgetful_bus(Duration::from_secs(3600), usize::MAX);
+        let ids = publish_n(&bus, "orders/1", 3);
+        publish_n(&bus, "orders/2", 100);
+        let mut again = bus
+            .subscribe_now(&topics(&["orders/1"]), &[], Some(ids[0]))
+            .expect("subscribe");
+        assert!(!again.gap());
+        assert_eq!(drain(&mut again), ids[1..]);
+    }
+
+    #[test]
+    fn total_history_is_bounded_oldest_first() {
+        let bus = forgetful_bus(Duration::from_secs(3600), 64 << 10);
+        let first = publish_n(&bus, "a", 1)[0];
+        for i in 0..5000 {
+            publish_n(&bus, &format!("t/{i}"), 1);
+        }
+        assert!(
+            bus.accounted_bytes() <= 64 << 10,
+            "{}",
+            bus.accounted_bytes()
+        );
+        assert!(bus.history_len() > 0 && bus.history_len() < 5000);
+        let newest = publish_n(&bus, "b", 1)[0];
+        let mut lost = bus
+            .subscribe_now(&topics(&["a"]), &[], Some(first - 1))
+            .expect("subscribe");
+        assert!(lost.gap(), "the oldest event went first");
+        assert!(drain(&mut lost).is_empty());
+        let mut kept = bus
+            .subscribe_now(&topics(&["b"]), &[], Some(newest - 1))
+            .expect("subscribe");
+        assert!(!kept.gap());
+        assert_eq!(drain(&mut kept), [newest]);
+    }
+
+    #[test]
+    fn a_forgotten_topic_reports_no_gap_for_ids_after_everything_forgotten() {
+        let bus = forgetful_bus(Duration::ZERO, usize::MAX);
+        publish_n(&bus, "old", 1);
+        let last = publish_n(&bus, "other", 1)[0]; // sweeps "old"
+        let sub = bus
+            .subscribe_now(&topics(&["old"]), &[], Some(last))
+            .expect("subscribe");
+        assert!(!sub.gap(), "nothing after {last} was forgotten");
+    }
+
+    #[test]
+    fn a_busy_topic_does_not_grow_the_eviction_queue() {
+        let bus = small_bus(2, 16);
+        publish_n(&bus, "hot", 10_000);
+        let state = bus.shared.lock();
+        assert_eq!(state.history_events, 2);
+        assert!(
+            state.order.len() <= 2 * 2 + 1024 + 1,
+            "{}",
+            state.order.len()
+        );
     }
 
     #[test]
