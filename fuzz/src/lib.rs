@@ -27,6 +27,7 @@ pub fn guest_request<R>(
         mode: WitMode::Json,
         last_event_id,
         body,
+        caller: None,
     };
     let mut outcome = None;
     // The handler fails on purpose: a stream would become a WIT resource, which needs a host.
