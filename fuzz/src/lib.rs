@@ -3,6 +3,9 @@
 //! Each target feeds hostile input to one parser and asserts what must hold for every input,
 //! not only that nothing panics. See the README's "Fuzzing" section for how to run them.
 
+pub mod head;
+pub mod sse;
+
 use http::Method;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
