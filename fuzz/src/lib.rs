@@ -3,6 +3,9 @@
 //! Each target feeds hostile input to one parser and asserts what must hold for every input,
 //! not only that nothing panics. See the README's "Fuzzing" section for how to run them.
 
+pub mod head;
+pub mod sse;
+
 use http::Method;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
@@ -27,6 +30,7 @@ pub fn guest_request<R>(
         mode: WitMode::Json,
         last_event_id,
         body,
+        caller: None,
     };
     let mut outcome = None;
     // The handler fails on purpose: a stream would become a WIT resource, which needs a host.
