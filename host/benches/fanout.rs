@@ -1,8 +1,11 @@
 //! `cargo bench -p sluice-host --bench fanout`: how long one event takes to reach every one
-//! of 10,000 connected SSE subscribers, and how many events per second one stream carries.
+//! of 10,000 connected SSE subscribers, and how many events per second one stream carries;
+//! first on the embedded bus (one node), then over NATS JetStream (`SLUICE_TEST_NATS_URL`,
+//! default nats://127.0.0.1:4222; a stream of its own, deleted afterwards): the subscribers
+//! spread over two nodes and the event published through a third.
 //!
-//! The fan-out server runs as its own `sluice serve` process: 10,000 client sockets plus
-//! 10,000 server sockets would not fit under one process's 20,000 open files.
+//! Each node runs as its own `sluice serve` process: 10,000 client sockets plus 10,000 server
+//! sockets would not fit under one process's 20,000 open files.
 
 mod support;
 
@@ -11,6 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use sluice::backends::bus::jetstream::Storage;
+use sluice::backends::bus::{JetStreamBus, JetStreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -26,38 +32,97 @@ fn main() {
         .build()
         .expect("tokio");
     runtime.block_on(async {
-        fan_out().await;
-        one_stream().await;
+        println!("embedded bus (one node):");
+        let node = Node::start("").await;
+        fan_out(&[&node], &node).await;
+        drop(node);
+        one_stream("").await;
+
+        let nats = std::env::var("SLUICE_TEST_NATS_URL")
+            .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut config = JetStreamConfig::new(&nats, format!("BENCH_{id}"));
+        config.subject_prefix = format!("b{id}");
+        config.storage = Storage::Memory;
+        config.max_bytes = 256 << 20;
+        let bus = match JetStreamBus::connect(config.clone()).await {
+            Ok(bus) => bus,
+            Err(err) => {
+                println!("JetStream: skipped, NATS at {nats} is not reachable ({err})");
+                return;
+            }
+        };
+        let bus_yaml = format!(
+            "bus: {{ url: {:?}, stream: {}, subjectPrefix: {}, storage: memory, maxBytes: {} }}\n",
+            config.url, config.stream, config.subject_prefix, config.max_bytes
+        );
+        println!("NATS JetStream (subscribers on two nodes, published through a third):");
+        let nodes = [
+            Node::start(&bus_yaml).await,
+            Node::start(&bus_yaml).await,
+            Node::start(&bus_yaml).await,
+        ];
+        fan_out(&[&nodes[0], &nodes[1]], &nodes[2]).await;
+        drop(nodes);
+        one_stream(&bus_yaml).await;
+        bus.delete_stream().await.expect("delete the bench stream");
     });
 }
 
-async fn fan_out() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
-    std::fs::write(
-        dir.path().join("sluice.yaml"),
-        format!("maxInstances: {}\n", SUBSCRIBERS + 100),
-    )
-    .expect("config");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "serve",
-            &dir.path().display().to_string(),
-            "--listen",
-            &port.to_string(),
-        ])
-        .env("RUST_LOG", "error")
-        .spawn()
-        .expect("sluice serve");
-    let addr = wait_until_listening(port).await;
+/// A `sluice serve` process on the demo, killed on drop.
+struct Node {
+    child: std::process::Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
 
+impl Node {
+    async fn start(extra_config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        std::fs::write(
+            dir.path().join("sluice.yaml"),
+            format!("maxInstances: {}\n{extra_config}", SUBSCRIBERS + 100),
+        )
+        .expect("config");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "serve",
+                &dir.path().display().to_string(),
+                "--listen",
+                &port.to_string(),
+            ])
+            .env("RUST_LOG", "error")
+            .spawn()
+            .expect("sluice serve");
+        let addr = wait_until_listening(port).await;
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `SUBSCRIBERS` SSE clients spread evenly over `nodes`, then `ROUNDS` events published
+/// through `publisher`, each timed until the last subscriber has it.
+async fn fan_out(nodes: &[&Node], publisher: &Node) {
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, Instant)>();
-    for _ in 0..SUBSCRIBERS {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+    for i in 0..SUBSCRIBERS {
+        let mut stream = TcpStream::connect(nodes[i % nodes.len()].addr)
+            .await
+            .expect("connect");
         stream
             .write_all(b"GET /ingress/api/orders/ORD-F/events HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n")
             .await
@@ -78,15 +143,19 @@ async fn fan_out() {
             }
         });
     }
-    let client = reqwest_like::Client::new(addr);
-    while client.subscribers().await < SUBSCRIBERS {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let per_node = SUBSCRIBERS / nodes.len();
+    for node in nodes {
+        let client = reqwest_like::Client::new(node.addr);
+        while client.subscribers().await < per_node {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
+    let publisher = reqwest_like::Client::new(publisher.addr);
     let mut all_reached = Vec::new();
     let mut median_client = Vec::new();
     for round in 1..=ROUNDS {
         let published = Instant::now();
-        client.publish(round).await;
+        publisher.publish(round).await;
         let mut arrivals = Vec::with_capacity(SUBSCRIBERS);
         while arrivals.len() < SUBSCRIBERS {
             let (r, at) = seen_rx.recv().await.expect("arrival");
@@ -99,17 +168,18 @@ async fn fan_out() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     support::report(
-        &format!("one event reaching all {SUBSCRIBERS} subscribers (per round)"),
+        &format!("  one event reaching all {SUBSCRIBERS} subscribers (per round)"),
         all_reached,
     );
-    support::report("  of which the median subscriber", median_client);
-    let _ = server.kill();
-    let _ = server.wait();
+    support::report("    of which the median subscriber", median_client);
 }
 
-async fn one_stream() {
+/// Events per second through one SSE stream, on the bus `bus_yaml` configures (the embedded
+/// one when empty), with the host booted in this process so publishes skip HTTP.
+async fn one_stream(bus_yaml: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    std::fs::write(dir.path().join("sluice.yaml"), bus_yaml).expect("config");
     let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
         .await
         .expect("boot");
@@ -148,27 +218,33 @@ async fn one_stream() {
             }
         }
     });
-    // Stay at most 512 events ahead of the client: that measures what one stream sustains
-    // without ever tripping the bus's slow-consumer limit (1,024 buffered events).
-    for n in 0..STREAM_EVENTS {
-        while n >= received.load(Ordering::Relaxed) + 512 {
-            tokio::task::yield_now().await;
-        }
-        app.backends
-            .bus
-            .publish(
-                "actors/order/ORD-T",
-                "checkpoint",
-                &serde_json::json!({ "n": n }),
-                None,
-            )
-            .await
-            .expect("publish");
-    }
+    // Up to 32 publishes in flight (each returns once the bus has stored its event), and at
+    // most 512 events ahead of the client: that measures what one stream sustains without
+    // tripping the bus's slow-consumer limit (1,024 buffered events).
+    futures::stream::iter(0..STREAM_EVENTS)
+        .for_each_concurrent(32, |n| {
+            let (app, received) = (app.clone(), received.clone());
+            async move {
+                while n >= received.load(Ordering::Relaxed) + 512 {
+                    tokio::task::yield_now().await;
+                }
+                app.backends
+                    .bus
+                    .publish(
+                        "actors/order/ORD-T",
+                        "checkpoint",
+                        &serde_json::json!({ "n": n }),
+                        None,
+                    )
+                    .await
+                    .expect("publish");
+            }
+        })
+        .await;
     reader.await.expect("reader");
     let elapsed = started.elapsed();
     println!(
-        "events through one SSE stream: {STREAM_EVENTS} in {:.2} s = {:.0} events/s",
+        "  events through one SSE stream: {STREAM_EVENTS} in {:.2} s = {:.0} events/s",
         elapsed.as_secs_f64(),
         STREAM_EVENTS as f64 / elapsed.as_secs_f64()
     );

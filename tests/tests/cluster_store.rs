@@ -1,5 +1,6 @@
 //! Several real `sluice serve` nodes on one PostgreSQL schema: seeding at once, actor
-//! messages serialized across nodes, a node that cannot reach its store, and a PostgreSQL
+//! messages serialized across nodes (their checkpoints reaching a stream on another
+//! connection through JetStream), a node that cannot reach its store, and a PostgreSQL
 //! restart under a running node.
 //!
 //! See `cluster_support` for how services are found (`SLUICE_TEST_POSTGRES_URL`) and what
@@ -9,7 +10,9 @@ mod cluster_support;
 
 use std::time::{Duration, Instant};
 
-use cluster_support::{Node, PrivatePostgres, Schema, reserve_one};
+use cluster_support::{BusStream, Node, PrivatePostgres, Schema, reserve_one};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -70,10 +73,15 @@ async fn nodes_starting_at_once_seed_each_edge_and_actor_once_and_all_serve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
-    let Some(schema) = Schema::shared("three_nodes_serialize_300").await else {
+    let test = "three_nodes_serialize_300";
+    let (Some(schema), Some(bus)) = (Schema::shared(test).await, BusStream::shared(test).await)
+    else {
         return;
     };
-    let mut nodes: Vec<Node> = (0..3).map(|_| Node::spawn(&schema.config())).collect();
+    let config = format!("{}{}", schema.config(), bus.config());
+    // One node first: it compiles the components into the shared cache the others then load.
+    let mut nodes = vec![Node::start(&config).await];
+    nodes.extend((0..2).map(|_| Node::spawn(&config)));
     for node in &mut nodes {
         node.wait_ready().await;
     }
@@ -88,6 +96,29 @@ async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
     let db = schema.client().await;
     let reserved_before = reserved(&db).await;
     let checkpoints_before = count(&db, "SELECT count(*) FROM actor_checkpoint").await;
+
+    // A fourth connection: PROD-001's stock stream on node 0, fed through JetStream by the
+    // checkpoints of all three nodes.
+    let response = client
+        .get(nodes[0].url("/ingress/api/skus/PROD-001/stock"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 200);
+    let mut stream = response
+        .bytes_stream()
+        .eventsource()
+        .map(|event| event.expect("well-formed SSE"));
+    let next =
+        async |stream: &mut (dyn futures::Stream<Item = eventsource_stream::Event> + Unpin)| {
+            tokio::time::timeout(Duration::from_secs(60), stream.next())
+                .await
+                .expect("an event within 60 s")
+                .expect("the stream stays open")
+        };
+    let init = next(&mut stream).await;
+    assert_eq!(init.event, "init", "{init:?}");
 
     // 3 nodes × 10 clients × 10 concurrent requests each.
     let clients = nodes.iter().flat_map(|node| {
@@ -106,6 +137,21 @@ async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 
     assert_eq!(reserved(&db).await - reserved_before, 300, "no update lost");
+
+    // One `stockUpdated` per checkpoint, each read after its checkpoint, so the figures never
+    // go down and the last one has every reservation.
+    let mut figures = Vec::new();
+    while figures.len() < 300 {
+        let event = next(&mut stream).await;
+        assert_eq!(event.event, "stockUpdated", "{event:?}");
+        let data: Value = serde_json::from_str(&event.data).expect("json");
+        let reserved = data["data"]["calculateAvailableStock"]["reserved"].as_i64();
+        figures.push(reserved.unwrap_or_else(|| panic!("a reserved figure: {data}")));
+    }
+    assert!(figures.is_sorted(), "{figures:?}");
+    assert_eq!(figures.last(), Some(&(reserved_before + 300)));
+    let extra = tokio::time::timeout(Duration::from_secs(2), stream.next()).await;
+    assert!(extra.is_err(), "nothing more than 300: {extra:?}");
     assert_eq!(
         count(&db, "SELECT count(*) FROM actor_checkpoint").await - checkpoints_before,
         300,

@@ -7,6 +7,8 @@
 //!   Each [`Cluster`] gets a fresh schema, dropped when it goes (even on failure). When the
 //!   server cannot be reached, the test fails naming it if `CI` is set, and otherwise prints
 //!   loudly that it skipped.
+//! - NATS with JetStream is `SLUICE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`). Each
+//!   [`BusStream`] is a stream and subject prefix of its own, deleted when it goes.
 //! - A private PostgreSQL ([`PrivatePostgres`]) can be started for tests that restart it: never
 //!   the shared one.
 
@@ -138,6 +140,71 @@ impl Drop for Schema {
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+pub fn nats_url() -> String {
+    std::env::var("SLUICE_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.to_owned())
+}
+
+/// A JetStream stream of one test (in memory, its own subject prefix), deleted on drop.
+pub struct BusStream {
+    config: sluice::backends::bus::JetStreamConfig,
+}
+
+impl BusStream {
+    /// A fresh stream on the shared NATS, or `None` after [`unreachable`].
+    pub async fn shared(test: &str) -> Option<Self> {
+        use sluice::backends::bus::{JetStreamBus, JetStreamConfig, jetstream::Storage};
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut config = JetStreamConfig::new(nats_url(), format!("TEST_{id}"));
+        config.subject_prefix = format!("t{id}");
+        config.storage = Storage::Memory;
+        config.max_bytes = 64 << 20;
+        config.connect_timeout_seconds = 3;
+        // Connecting creates the stream, so every node finds it as configured.
+        match JetStreamBus::connect(config.clone()).await {
+            Ok(_) => Some(Self { config }),
+            Err(err) => {
+                unreachable(test, &format!("NATS at {}", nats_url()), &err.to_string());
+                None
+            }
+        }
+    }
+
+    /// `sluice.yaml` lines for a node on this stream.
+    pub fn config(&self) -> String {
+        format!(
+            "bus: {{ url: {:?}, stream: {}, subjectPrefix: {}, storage: memory, maxBytes: {}, connectTimeoutSeconds: 5 }}\n",
+            self.config.url, self.config.stream, self.config.subject_prefix, self.config.max_bytes
+        )
+    }
+}
+
+impl Drop for BusStream {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let bus = sluice::backends::bus::JetStreamBus::connect(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                bus.delete_stream().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if !matches!(deleted, Ok(Ok(()))) {
+            eprintln!(
+                "could not delete stream {}: {deleted:?}",
+                self.config.stream
+            );
         }
     }
 }

@@ -31,9 +31,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+use super::subscription::Subscriber;
 use super::{
-    BusError, BusEvent, Delivery, EventBus, Published, SubscriberSender, Subscription,
-    SubscriptionLimits, check_subscription, validate_dedup_id, validate_event_type, validate_topic,
+    BusError, BusEvent, Delivery, EventBus, Published, Subscription, SubscriptionLimits,
+    check_subscription, validate_dedup_id, validate_event_type, validate_topic,
 };
 
 /// Settings of an [`InMemoryBus`].
@@ -142,21 +143,6 @@ struct TopicState {
     last_active: Instant,
     generation: u64,
     subscribers: HashMap<u64, Arc<Subscriber>>,
-}
-
-#[derive(Debug)]
-struct Subscriber {
-    key: u64,
-    topics: Box<[Arc<str>]>,
-    /// Empty = every type.
-    event_types: Box<[Box<str>]>,
-    sender: SubscriberSender,
-}
-
-impl Subscriber {
-    fn wants(&self, event_type: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.iter().any(|t| **t == *event_type)
-    }
 }
 
 impl Default for InMemoryBus {

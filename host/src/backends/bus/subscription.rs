@@ -191,6 +191,23 @@ impl SubscriberSender {
     }
 }
 
+/// One subscription as a backend holds it: the topics and types it asked for, and where its
+/// events go. `key` tells it apart when it unsubscribes.
+#[derive(Debug)]
+pub(crate) struct Subscriber {
+    pub key: u64,
+    pub topics: Box<[Arc<str>]>,
+    /// Empty = every type.
+    pub event_types: Box<[Box<str>]>,
+    pub sender: SubscriberSender,
+}
+
+impl Subscriber {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|t| **t == *event_type)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,9 +49,10 @@ use tokio::sync::watch;
 
 pub use config::{JetStreamConfig, Storage};
 
+use super::subscription::Subscriber;
 use super::{
-    BusError, BusEvent, Delivery, EventBus, Published, SubscriberSender, Subscription,
-    SubscriptionLimits, check_subscription, validate_dedup_id, validate_event_type, validate_topic,
+    BusError, BusEvent, Delivery, EventBus, Published, Subscription, SubscriptionLimits,
+    check_subscription, validate_dedup_id, validate_event_type, validate_topic,
 };
 
 /// The header carrying an event's type.
@@ -81,19 +82,6 @@ struct Feed {
     /// `Some(Ok)` once the consumer exists, `Some(Err)` if it could not be made.
     ready: watch::Receiver<Option<Result<(), String>>>,
     task: tokio::task::AbortHandle,
-}
-
-struct Subscriber {
-    key: u64,
-    topics: Box<[Arc<str>]>,
-    event_types: Box<[Box<str>]>,
-    sender: SubscriberSender,
-}
-
-impl Subscriber {
-    fn wants(&self, event_type: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.iter().any(|t| **t == *event_type)
-    }
 }
 
 impl std::fmt::Debug for JetStreamBus {

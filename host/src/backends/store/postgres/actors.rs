@@ -293,6 +293,24 @@ impl ActorStateStore for PostgresStore {
     ) -> BoxFuture<'_, Result<Box<dyn OutboxBatch>, ActorStoreError>> {
         Box::pin(async move {
             let open = Open::begin(self).await?;
+            // One relay pass at a time per schema, cluster-wide: two relays publishing
+            // disjoint batches at once could reorder one actor's leftovers. A relay that
+            // finds the lock taken claims nothing and tries again on its next pass.
+            let exclusive: bool = open
+                .client()
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended('sluice relay ' || current_schema(), 0))",
+                    &[],
+                )
+                .await
+                .map_err(failed)?
+                .get(0);
+            if !exclusive {
+                return Ok(Box::new(PostgresOutbox {
+                    open,
+                    checkpoints: Vec::new(),
+                }) as Box<dyn OutboxBatch>);
+            }
             let older_ms = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
             let rows = open
                 .client()

@@ -153,7 +153,7 @@ async fn concurrent_connects_to_a_new_schema_all_succeed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_relays_never_claim_the_same_checkpoint() {
+async fn one_relay_pass_at_a_time_claims_the_oldest_unpublished_checkpoints() {
     let Some(schema) = TestSchema::new("two_relays_never_claim").await else {
         return;
     };
@@ -188,20 +188,27 @@ async fn two_relays_never_claim_the_same_checkpoint() {
     );
     assert_eq!(
         ids(second.as_ref()),
-        ["c4"],
-        "the other relay skips claimed rows"
+        Vec::<String>::new(),
+        "another relay claims nothing while a pass is open"
     );
     assert_eq!(first.checkpoints()[0].topic(), "actors/sku/a");
     first
         .finish(&["c1".into(), "c2".into()])
         .await
         .expect("finish");
-    drop(second); // a relay that died: its claim is released, nothing marked
+    second.finish(&[]).await.expect("finish");
+    let again = other
+        .claim_unpublished(1, Duration::ZERO)
+        .await
+        .expect("claim");
+    assert_eq!(ids(again.as_ref()), ["c3"], "the pass is over: c3 is next");
+    drop(again); // a relay that died: its claim is released, nothing marked
     let again = other
         .claim_unpublished(10, Duration::ZERO)
         .await
         .expect("claim");
     assert_eq!(ids(again.as_ref()), ["c3", "c4"]);
+    again.finish(&[]).await.expect("finish");
     let young = schema
         .store
         .claim_unpublished(10, Duration::from_secs(3600))
