@@ -30,6 +30,7 @@ pub(crate) mod conformance;
 pub mod filter;
 pub mod postgres;
 mod project;
+mod sql;
 pub mod sqlite;
 
 pub use postgres::PostgresStore;

@@ -1,9 +1,7 @@
-//! A [`Query`] as one PostgreSQL `SELECT` with numbered parameters. Pure: `now` is passed in.
-//!
-//! The same syntax tree as `sqlite/compile.rs`, with the same meaning (the conformance suite
-//! checks both). Every field path (a `text[]` for `#>`), value, list and the limit is a bound
-//! parameter; the only text spliced in is the table name, validated as an identifier. Every
-//! predicate yields true or false, never NULL, so `not` is plain negation on missing fields.
+//! A [`Query`] as one PostgreSQL `SELECT` with numbered parameters (`$1` first): the
+//! PostgreSQL [`Dialect`] of the shared compiler in `store/sql.rs`, with the same meaning as
+//! SQLite's (the conformance suite checks both). Every field path (a `text[]` for `#>`),
+//! value, list and the limit is a bound parameter. Pure: `now` is passed in.
 //!
 //! How SQLite's semantics are kept:
 //! - strings compare by byte (`COLLATE "C"`), numbers by value (`jsonb` numeric order), and a
@@ -22,11 +20,9 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
-use crate::backends::store::filter::{CompareOp, Expr, FieldPath, List};
-use crate::backends::store::sqlite::compile::{
-    MAX_LIST_ARGUMENT_LEN, Scalar, balanced, resolve, scalar_from_json,
-};
-use crate::backends::store::{Direction, MAX_LIMIT, Query, StoreError};
+use crate::backends::store::filter::{CompareOp, FieldPath};
+use crate::backends::store::sql::{self, Dialect, Scalar};
+use crate::backends::store::{Query, StoreError};
 
 /// One bound parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,103 +43,23 @@ pub struct Sql {
 
 /// The statement for `query` on `table` (already validated), with `now` as Unix seconds.
 pub fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
-    let expected = query.filter.as_ref().map_or(0, Expr::placeholder_count);
-    if expected != query.arguments.len() {
-        return Err(StoreError::ArgumentCount {
-            expected,
-            given: query.arguments.len(),
-        });
-    }
-    let mut compiler = Compiler {
-        arguments: &query.arguments,
-        now_unix_seconds,
-        params: Vec::new(),
-        paths: HashMap::new(),
-    };
-    let condition = match &query.filter {
-        Some(expr) => compiler.expr(expr)?,
-        None => "true".to_owned(),
-    };
-    let mut order = String::new();
-    for term in &query.order_by {
-        let v = format!("(doc #> {})", compiler.path(&term.field));
-        let direction = match term.direction {
-            Direction::Ascending => "ASC",
-            Direction::Descending => "DESC",
-        };
-        order.push_str(&format!(
-            "CASE coalesce(jsonb_typeof({v}), 'null') WHEN 'null' THEN 0 WHEN 'number' THEN 1 \
-             WHEN 'boolean' THEN 1 WHEN 'string' THEN 2 ELSE 3 END {direction}, \
-             CASE jsonb_typeof({v}) WHEN 'number' THEN ({v} #>> '{{}}')::numeric \
-             WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb THEN 1 ELSE 0 END END {direction}, \
-             CASE WHEN jsonb_typeof({v}) IN ('string', 'array', 'object') THEN {v} #>> '{{}}' END \
-             COLLATE \"C\" {direction}, "
-        ));
-    }
-    // Insertion order breaks ties, so results are deterministic.
-    order.push_str("id");
-    let limit = compiler.bind(Param::Limit(i64::from(query.limit.min(MAX_LIMIT))));
+    let mut compiler = Compiler::default();
+    let text = sql::select(&mut compiler, table, query, now_unix_seconds)?;
     Ok(Sql {
-        text: format!(
-            "SELECT id, doc FROM \"{table}\" WHERE {condition} ORDER BY {order} LIMIT {limit}"
-        ),
+        text,
         params: compiler.params,
     })
 }
 
-struct Compiler<'a> {
-    arguments: &'a [Json],
-    now_unix_seconds: i64,
+#[derive(Default)]
+struct Compiler {
     params: Vec<Param>,
     /// A field used twice binds its path once.
     paths: HashMap<FieldPath, String>,
 }
 
-impl Compiler<'_> {
-    fn bind(&mut self, value: Param) -> String {
-        self.params.push(value);
-        format!("${}", self.params.len())
-    }
-
-    fn path(&mut self, field: &FieldPath) -> String {
-        if let Some(param) = self.paths.get(field) {
-            return param.clone();
-        }
-        let param = self.bind(Param::Path(field.segments().to_vec()));
-        self.paths.insert(field.clone(), param.clone());
-        param
-    }
-
-    fn expr(&mut self, expr: &Expr) -> Result<String, StoreError> {
-        match expr {
-            Expr::Compare { field, op, value } => {
-                let value = resolve(self.arguments, self.now_unix_seconds, value)?;
-                self.compare(field, *op, value)
-            }
-            Expr::AnyOf { field, values } => {
-                let values = self.list(values)?;
-                Ok(self.any_of(field, values.json))
-            }
-            Expr::AllOf { field, values } => {
-                let values = self.list(values)?;
-                if values.unmatchable {
-                    return Ok("false".to_owned());
-                }
-                Ok(self.all_of(field, values.json))
-            }
-            Expr::Not(inner) => Ok(format!("NOT ({})", self.expr(inner)?)),
-            Expr::And(terms) => self.joined(terms, " AND "),
-            Expr::Or(terms) => self.joined(terms, " OR "),
-        }
-    }
-
-    fn joined(&mut self, terms: &[Expr], separator: &str) -> Result<String, StoreError> {
-        let parts = terms
-            .iter()
-            .map(|term| Ok(format!("({})", self.expr(term)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(balanced(&parts, separator))
-    }
+impl Dialect for Compiler {
+    const TRUE: &'static str = "true";
 
     fn compare(
         &mut self,
@@ -164,7 +80,7 @@ impl Compiler<'_> {
                 ))),
             };
         }
-        let v = format!("(doc #> {})", self.path(field));
+        let v = self.value(field);
         let not_orderable = |what: &str| {
             StoreError::InvalidFilter(format!(
                 "'{}' cannot compare with {what}; use == or !=",
@@ -194,11 +110,7 @@ impl Compiler<'_> {
                 )
             }
             Scalar::Integer(n) => self.number(&v, op, Json::from(n)),
-            Scalar::Real(x) => self.number(
-                &v,
-                op,
-                serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number),
-            ),
+            Scalar::Real(x) => self.number(&v, op, real(x)),
         };
         Ok(match op {
             // A missing field, or one of another type, is "not equal".
@@ -207,19 +119,14 @@ impl Compiler<'_> {
         })
     }
 
-    fn number(&mut self, v: &str, op: CompareOp, number: Json) -> String {
-        let param = self.bind(Param::Json(number));
-        let operator = sql_operator(op);
-        format!("coalesce(jsonb_typeof({v}) = 'number' AND {v} {operator} {param}, false)")
-    }
-
-    /// An array holding any of `values`, or a scalar equal to one of them (a missing field
-    /// counts as null); objects never match.
-    fn any_of(&mut self, field: &FieldPath, values: Vec<Json>) -> String {
+    /// A missing field counts as null; objects never match. A string holding NUL is left
+    /// out: no stored value can equal it.
+    fn any_of(&mut self, field: &FieldPath, values: &[Scalar]) -> String {
+        let values: Vec<Json> = values.iter().filter_map(storable).collect();
         if values.is_empty() {
             return "false".to_owned();
         }
-        let v = format!("(doc #> {})", self.path(field));
+        let v = self.value(field);
         let list = self.bind(Param::Json(Json::Array(values)));
         format!(
             "coalesce(EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof({v}) \
@@ -228,66 +135,75 @@ impl Compiler<'_> {
         )
     }
 
-    /// An array holding every one of `values`.
-    fn all_of(&mut self, field: &FieldPath, values: Vec<Json>) -> String {
-        let v = format!("(doc #> {})", self.path(field));
+    /// With a string holding NUL among `values`, never true: no stored array holds one.
+    fn all_of(&mut self, field: &FieldPath, values: &[Scalar]) -> String {
+        let Some(values) = values.iter().map(storable).collect::<Option<Vec<Json>>>() else {
+            return "false".to_owned();
+        };
+        let v = self.value(field);
         let list = self.bind(Param::Json(Json::Array(values)));
         format!("CASE WHEN jsonb_typeof({v}) = 'array' THEN {v} @> {list} ELSE false END")
     }
 
-    /// The list's values as JSON, without strings holding NUL (which no stored value can
-    /// equal, so `allof` with one never matches).
-    fn list(&self, list: &List) -> Result<ListValues, StoreError> {
-        let scalars: Vec<Scalar> = match list {
-            List::Values(values) => values
-                .iter()
-                .map(|v| resolve(self.arguments, self.now_unix_seconds, v))
-                .collect::<Result<_, _>>()?,
-            List::Placeholder(index) => {
-                let invalid = |reason: String| StoreError::InvalidArgument {
-                    number: index + 1,
-                    reason,
-                };
-                let Some(Json::Array(items)) = self.arguments.get(*index) else {
-                    return Err(invalid("must be a JSON array for anyof/allof".to_owned()));
-                };
-                if items.len() > MAX_LIST_ARGUMENT_LEN {
-                    return Err(invalid(format!(
-                        "has more than {MAX_LIST_ARGUMENT_LEN} values"
-                    )));
-                }
-                items
-                    .iter()
-                    .map(|item| {
-                        scalar_from_json(item).ok_or_else(|| {
-                            invalid("may only hold strings, numbers, booleans and null".to_owned())
-                        })
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        let mut values = ListValues::default();
-        for scalar in scalars {
-            match scalar {
-                Scalar::Text(text) if text.contains('\0') => values.unmatchable = true,
-                Scalar::Text(text) => values.json.push(Json::String(text)),
-                Scalar::Integer(n) => values.json.push(Json::from(n)),
-                Scalar::Real(x) => values
-                    .json
-                    .push(serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)),
-                Scalar::Bool(b) => values.json.push(Json::Bool(b)),
-                Scalar::Null => values.json.push(Json::Null),
-            }
-        }
-        Ok(values)
+    /// Three keys per term: type rank (missing/null, numbers and booleans, strings, arrays
+    /// and objects), then the number, then the text.
+    fn order_term(&mut self, field: &FieldPath, direction: &str) -> String {
+        let v = self.value(field);
+        format!(
+            "CASE coalesce(jsonb_typeof({v}), 'null') WHEN 'null' THEN 0 WHEN 'number' THEN 1 \
+             WHEN 'boolean' THEN 1 WHEN 'string' THEN 2 ELSE 3 END {direction}, \
+             CASE jsonb_typeof({v}) WHEN 'number' THEN ({v} #>> '{{}}')::numeric \
+             WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb THEN 1 ELSE 0 END END {direction}, \
+             CASE WHEN jsonb_typeof({v}) IN ('string', 'array', 'object') THEN {v} #>> '{{}}' END \
+             COLLATE \"C\" {direction}"
+        )
+    }
+
+    fn limit(&mut self, limit: i64) -> String {
+        self.bind(Param::Limit(limit))
     }
 }
 
-#[derive(Default)]
-struct ListValues {
-    json: Vec<Json>,
-    /// A value no stored document can hold was in the list.
-    unmatchable: bool,
+impl Compiler {
+    fn bind(&mut self, value: Param) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    /// `(doc #> $n)`: the field's value, its path bound once however often it is used.
+    fn value(&mut self, field: &FieldPath) -> String {
+        let param = match self.paths.get(field) {
+            Some(param) => param.clone(),
+            None => {
+                let param = self.bind(Param::Path(field.segments().to_vec()));
+                self.paths.insert(field.clone(), param.clone());
+                param
+            }
+        };
+        format!("(doc #> {param})")
+    }
+
+    fn number(&mut self, v: &str, op: CompareOp, number: Json) -> String {
+        let param = self.bind(Param::Json(number));
+        let operator = sql_operator(op);
+        format!("coalesce(jsonb_typeof({v}) = 'number' AND {v} {operator} {param}, false)")
+    }
+}
+
+/// A list value as JSON; `None` for a string holding NUL, which PostgreSQL cannot store.
+fn storable(value: &Scalar) -> Option<Json> {
+    Some(match value {
+        Scalar::Text(text) if text.contains('\0') => return None,
+        Scalar::Text(text) => Json::String(text.clone()),
+        Scalar::Integer(n) => Json::from(*n),
+        Scalar::Real(x) => real(*x),
+        Scalar::Bool(b) => Json::Bool(*b),
+        Scalar::Null => Json::Null,
+    })
+}
+
+fn real(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
 }
 
 /// The SQL operator; `!=` compiles as `NOT (… = …)`, so it never reaches here.

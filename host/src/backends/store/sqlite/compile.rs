@@ -1,21 +1,16 @@
-//! A [`Query`] as one SQLite `SELECT` with numbered parameters. Pure: `now` is passed in.
+//! A [`Query`] as one SQLite `SELECT` with numbered parameters (`?1` first): the SQLite
+//! [`Dialect`] of the shared compiler in `store/sql.rs`. Pure: `now` is passed in.
 //!
-//! Every field path, value, argument and the limit is a bound parameter; the only text spliced
-//! into the SQL is the table name, which the caller has validated as an identifier and found
-//! in the catalog. Comparisons are typed: a string literal matches only JSON strings, a number
-//! only JSON numbers, so `stock > '5'` never matches `"stock": 5`. Every predicate yields 0 or 1,
-//! never NULL, so `not` is plain negation even on missing fields.
+//! Comparisons are typed: a string literal matches only JSON strings, a number only JSON
+//! numbers, so `stock > '5'` never matches `"stock": 5`.
 
 use std::collections::HashMap;
 
 use rusqlite::types::Value as SqlValue;
-use serde_json::Value as Json;
 
-use crate::backends::store::filter::{CompareOp, Expr, FieldPath, List, Operand};
-use crate::backends::store::{Direction, MAX_LIMIT, Query, StoreError};
-
-/// Most values one `anyof ?` / `allof ?` argument may hold.
-pub(crate) const MAX_LIST_ARGUMENT_LEN: usize = 1000;
+use crate::backends::store::filter::{CompareOp, FieldPath};
+use crate::backends::store::sql::{self, Dialect, Scalar, balanced};
+use crate::backends::store::{Query, StoreError};
 
 /// SQL text and its parameters, `?1` first.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,104 +21,23 @@ pub struct Sql {
 
 /// The statement for `query` on `table` (already validated), with `now` as Unix seconds.
 pub fn select(table: &str, query: &Query, now_unix_seconds: i64) -> Result<Sql, StoreError> {
-    let expected = query.filter.as_ref().map_or(0, Expr::placeholder_count);
-    if expected != query.arguments.len() {
-        return Err(StoreError::ArgumentCount {
-            expected,
-            given: query.arguments.len(),
-        });
-    }
-    let mut compiler = Compiler {
-        arguments: &query.arguments,
-        now_unix_seconds,
-        params: Vec::new(),
-        paths: HashMap::new(),
-    };
-    let condition = match &query.filter {
-        Some(expr) => compiler.expr(expr)?,
-        None => "1".to_owned(),
-    };
-    let mut order = String::new();
-    for term in &query.order_by {
-        let path = compiler.path(&term.field);
-        let direction = match term.direction {
-            Direction::Ascending => "ASC",
-            Direction::Descending => "DESC",
-        };
-        order.push_str(&format!("json_extract(doc, {path}) {direction}, "));
-    }
-    // Insertion order breaks ties, so results are deterministic.
-    order.push_str("id");
-    let limit = compiler.bind(SqlValue::Integer(i64::from(query.limit.min(MAX_LIMIT))));
+    let mut compiler = Compiler::default();
+    let text = sql::select(&mut compiler, table, query, now_unix_seconds)?;
     Ok(Sql {
-        text: format!(
-            "SELECT id, doc FROM \"{table}\" WHERE {condition} ORDER BY {order} LIMIT {limit}"
-        ),
+        text,
         params: compiler.params,
     })
 }
 
-/// A value as it is compared: the operand after placeholders and `now` are resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Scalar {
-    Text(String),
-    Integer(i64),
-    Real(f64),
-    Bool(bool),
-    Null,
-}
-
-struct Compiler<'a> {
-    arguments: &'a [Json],
-    now_unix_seconds: i64,
+#[derive(Default)]
+struct Compiler {
     params: Vec<SqlValue>,
     /// A field used twice binds its path once.
     paths: HashMap<String, String>,
 }
 
-impl Compiler<'_> {
-    fn bind(&mut self, value: SqlValue) -> String {
-        self.params.push(value);
-        format!("?{}", self.params.len())
-    }
-
-    fn path(&mut self, field: &FieldPath) -> String {
-        let json_path = field.json_path();
-        if let Some(param) = self.paths.get(&json_path) {
-            return param.clone();
-        }
-        let param = self.bind(SqlValue::Text(json_path.clone()));
-        self.paths.insert(json_path, param.clone());
-        param
-    }
-
-    fn expr(&mut self, expr: &Expr) -> Result<String, StoreError> {
-        match expr {
-            Expr::Compare { field, op, value } => {
-                let value = resolve(self.arguments, self.now_unix_seconds, value)?;
-                self.compare(field, *op, value)
-            }
-            Expr::AnyOf { field, values } => {
-                let values = self.list(values)?;
-                Ok(self.any_of(field, &values))
-            }
-            Expr::AllOf { field, values } => {
-                let values = self.list(values)?;
-                Ok(self.all_of(field, &values))
-            }
-            Expr::Not(inner) => Ok(format!("NOT ({})", self.expr(inner)?)),
-            Expr::And(terms) => self.joined(terms, " AND "),
-            Expr::Or(terms) => self.joined(terms, " OR "),
-        }
-    }
-
-    fn joined(&mut self, terms: &[Expr], separator: &str) -> Result<String, StoreError> {
-        let parts = terms
-            .iter()
-            .map(|term| Ok(format!("({})", self.expr(term)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(balanced(&parts, separator))
-    }
+impl Dialect for Compiler {
+    const TRUE: &'static str = "1";
 
     fn compare(
         &mut self,
@@ -174,8 +88,8 @@ impl Compiler<'_> {
         })
     }
 
-    /// An array holding any of `values`, or a scalar equal to one of them. `json_each` yields
-    /// one row for a scalar, one per element for an array; objects are excluded.
+    /// `json_each` yields one row for a scalar, one per element for an array; objects are
+    /// excluded.
     fn any_of(&mut self, field: &FieldPath, values: &[Scalar]) -> String {
         let path = self.path(field);
         let Some(matches) = self.element_matches(values) else {
@@ -193,7 +107,6 @@ impl Compiler<'_> {
         }
     }
 
-    /// An array holding every one of `values`.
     fn all_of(&mut self, field: &FieldPath, values: &[Scalar]) -> String {
         let path = self.path(field);
         let mut parts = vec![format!("json_type(doc, {path}) IS 'array'")];
@@ -205,6 +118,32 @@ impl Compiler<'_> {
             }
         }
         format!("({})", balanced(&parts, " AND "))
+    }
+
+    fn order_term(&mut self, field: &FieldPath, direction: &str) -> String {
+        let path = self.path(field);
+        format!("json_extract(doc, {path}) {direction}")
+    }
+
+    fn limit(&mut self, limit: i64) -> String {
+        self.bind(SqlValue::Integer(limit))
+    }
+}
+
+impl Compiler {
+    fn bind(&mut self, value: SqlValue) -> String {
+        self.params.push(value);
+        format!("?{}", self.params.len())
+    }
+
+    fn path(&mut self, field: &FieldPath) -> String {
+        let json_path = field.json_path();
+        if let Some(param) = self.paths.get(&json_path) {
+            return param.clone();
+        }
+        let param = self.bind(SqlValue::Text(json_path.clone()));
+        self.paths.insert(json_path, param.clone());
+        param
     }
 
     /// A condition on a `json_each` row `e` that holds when it equals one of `values`; `None`
@@ -240,89 +179,7 @@ impl Compiler<'_> {
         conditions.extend(types.into_iter().map(str::to_owned));
         (!conditions.is_empty()).then(|| conditions.join(" OR "))
     }
-
-    fn list(&self, list: &List) -> Result<Vec<Scalar>, StoreError> {
-        match list {
-            List::Values(values) => values
-                .iter()
-                .map(|v| resolve(self.arguments, self.now_unix_seconds, v))
-                .collect(),
-            List::Placeholder(index) => {
-                let invalid = |reason: String| StoreError::InvalidArgument {
-                    number: index + 1,
-                    reason,
-                };
-                let Some(Json::Array(items)) = self.arguments.get(*index) else {
-                    return Err(invalid("must be a JSON array for anyof/allof".to_owned()));
-                };
-                if items.len() > MAX_LIST_ARGUMENT_LEN {
-                    return Err(invalid(format!(
-                        "has more than {MAX_LIST_ARGUMENT_LEN} values"
-                    )));
-                }
-                items
-                    .iter()
-                    .map(|item| {
-                        scalar_from_json(item).ok_or_else(|| {
-                            invalid("may only hold strings, numbers, booleans and null".to_owned())
-                        })
-                    })
-                    .collect()
-            }
-        }
-    }
 }
-
-/// An operand's value: placeholders filled from `arguments`, `now` at `now_unix_seconds`.
-pub(crate) fn resolve(
-    arguments: &[Json],
-    now_unix_seconds: i64,
-    operand: &Operand,
-) -> Result<Scalar, StoreError> {
-    Ok(match operand {
-        Operand::String(text) => Scalar::Text(text.clone()),
-        Operand::Integer(n) => Scalar::Integer(*n),
-        Operand::Float(x) => Scalar::Real(*x),
-        Operand::Bool(b) => Scalar::Bool(*b),
-        Operand::Null => Scalar::Null,
-        Operand::Placeholder(index) => arguments
-            .get(*index)
-            .and_then(scalar_from_json)
-            .ok_or_else(|| StoreError::InvalidArgument {
-                number: index + 1,
-                reason: "must be a string, number, boolean or null (arrays only after anyof/allof)"
-                    .to_owned(),
-            })?,
-        Operand::Now { offset_seconds } => now_unix_seconds
-            .checked_add(*offset_seconds)
-            .and_then(rfc3339_utc)
-            .map(Scalar::Text)
-            .ok_or_else(|| {
-                StoreError::InvalidFilter(
-                    "a 'now' expression falls outside the years 0000 to 9999".to_owned(),
-                )
-            })?,
-    })
-}
-
-/// `parts` joined with `separator` (` AND ` or ` OR `, both associative), grouped in parentheses
-/// when there are many. SQLite nests `a OR b OR …` one level per term and refuses over 1000
-/// levels, which a filter within `MAX_FILTER_LEN` could reach; groups of at most [`CHAIN`]
-/// keep the depth logarithmic.
-pub(crate) fn balanced(parts: &[String], separator: &str) -> String {
-    if parts.len() <= CHAIN {
-        return parts.join(separator);
-    }
-    let group = parts.len().div_ceil(CHAIN);
-    parts
-        .chunks(group)
-        .map(|chunk| format!("({})", balanced(chunk, separator)))
-        .collect::<Vec<_>>()
-        .join(separator)
-}
-
-/// Most terms [`balanced`] joins without grouping them.
-const CHAIN: usize = 8;
 
 fn number_check(json_type: &str) -> String {
     // ifnull: a missing field must give 0, not NULL, or `not` would misbehave.
@@ -340,55 +197,14 @@ fn sql_operator(op: CompareOp) -> &'static str {
     }
 }
 
-/// A JSON argument as a scalar; `None` for arrays and objects.
-pub(crate) fn scalar_from_json(value: &Json) -> Option<Scalar> {
-    Some(match value {
-        Json::Null => Scalar::Null,
-        Json::Bool(b) => Scalar::Bool(*b),
-        Json::String(text) => Scalar::Text(text.clone()),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Scalar::Integer(i),
-            None => Scalar::Real(n.as_f64()?),
-        },
-        Json::Array(_) | Json::Object(_) => return None,
-    })
-}
-
-/// `unix_seconds` as `YYYY-MM-DDTHH:MM:SSZ`, for the years 0000 to 9999.
-pub(super) fn rfc3339_utc(unix_seconds: i64) -> Option<String> {
-    let days = unix_seconds.div_euclid(86_400);
-    let second_of_day = unix_seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days: days since 1970-01-01 to a proleptic Gregorian date.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return None;
-    }
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    ))
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::Value as Json;
+
     use super::*;
     use crate::backends::store::filter::parse;
     use crate::backends::store::parse_order_by;
+    use crate::backends::store::sql::{CHAIN, MAX_LIST_ARGUMENT_LEN};
     use serde_json::json;
 
     const NOW: i64 = 1_768_159_800; // 2026-01-11T19:30:00Z
@@ -629,31 +445,6 @@ mod tests {
             select("edge_skus", &query, NOW),
             Err(StoreError::InvalidFilter(_))
         ));
-    }
-
-    #[test]
-    fn formats_rfc3339_utc_timestamps() {
-        assert_eq!(rfc3339_utc(0).as_deref(), Some("1970-01-01T00:00:00Z"));
-        assert_eq!(rfc3339_utc(-1).as_deref(), Some("1969-12-31T23:59:59Z"));
-        assert_eq!(rfc3339_utc(NOW).as_deref(), Some("2026-01-11T19:30:00Z"));
-        assert_eq!(
-            rfc3339_utc(1_709_164_800).as_deref(),
-            Some("2024-02-29T00:00:00Z")
-        );
-        assert_eq!(
-            rfc3339_utc(951_782_400).as_deref(),
-            Some("2000-02-29T00:00:00Z")
-        );
-        assert_eq!(
-            rfc3339_utc(253_402_300_799).as_deref(),
-            Some("9999-12-31T23:59:59Z")
-        );
-        assert_eq!(
-            rfc3339_utc(-62_167_219_200).as_deref(),
-            Some("0000-01-01T00:00:00Z")
-        );
-        assert_eq!(rfc3339_utc(253_402_300_800), None);
-        assert_eq!(rfc3339_utc(-62_167_219_201), None);
     }
 
     #[test]
