@@ -71,6 +71,91 @@ async fn nodes_starting_at_once_seed_each_edge_and_actor_once_and_all_serve() {
     }
 }
 
+/// An SSE stream on `node`, parsed by an independent parser.
+async fn sse(
+    client: &reqwest::Client,
+    node: &Node,
+    path: &str,
+) -> impl futures::Stream<Item = eventsource_stream::Event> + Unpin {
+    let response = client
+        .get(node.url(path))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), 200, "{path}");
+    response
+        .bytes_stream()
+        .eventsource()
+        .map(|event| event.expect("well-formed SSE"))
+}
+
+/// The next event within 60 s.
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = eventsource_stream::Event> + Unpin),
+) -> eventsource_stream::Event {
+    tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("an event within 60 s")
+        .expect("the stream stays open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_on_node_a_see_events_published_through_b_and_checkpoints_of_messages_sent_through_c()
+ {
+    let test = "streams_on_node_a";
+    let (Some(schema), Some(bus)) = (Schema::shared(test).await, BusStream::shared(test).await)
+    else {
+        return;
+    };
+    let config = format!("{}{}", schema.config(), bus.config());
+    // One node first: it compiles the components into the shared cache the others then load.
+    let mut nodes = vec![Node::start(&config).await];
+    nodes.extend((0..2).map(|_| Node::spawn(&config)));
+    for node in &mut nodes {
+        node.wait_ready().await;
+    }
+    let [a, b, c] = &nodes[..] else {
+        unreachable!("three nodes")
+    };
+    let client = reqwest::Client::new();
+    let mut orders = sse(&client, a, "/ingress/api/orders/ORD-ABC/resumable-events").await;
+    let init = next_event(&mut orders).await;
+    assert_eq!(init.event, "init", "{init:?}");
+    let mut stock = sse(&client, a, "/ingress/api/skus/PROD-001/stock").await;
+    let init = next_event(&mut stock).await;
+    assert_eq!(init.event, "init", "{init:?}");
+    let init: Value = serde_json::from_str(&init.data).expect("json");
+    let reserved_before = init["data"]["calculateAvailableStock"]["reserved"]
+        .as_i64()
+        .expect("reserved");
+
+    let published = client
+        .post(b.url("/_sluice/publish"))
+        .json(
+            &json!({"topic": "actors/order/ORD-ABC", "event": "checkpoint", "data": {"via": "B"}}),
+        )
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(published.status(), 202);
+    let published: Value = published.json().await.expect("json");
+    let event = next_event(&mut orders).await;
+    assert_eq!(event.event, "updated", "{event:?}");
+    assert_eq!(event.id, published["id"].to_string(), "the bus id from B");
+    assert!(event.data.contains("\"via\":\"B\""), "{event:?}");
+
+    assert_eq!(reserve_one(&client, c.addr).await.status(), 200);
+    let update = next_event(&mut stock).await;
+    assert_eq!(update.event, "stockUpdated", "{update:?}");
+    let update: Value = serde_json::from_str(&update.data).expect("json");
+    assert_eq!(
+        update["data"]["calculateAvailableStock"]["reserved"].as_i64(),
+        Some(reserved_before + 1),
+        "{update}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
     let test = "three_nodes_serialize_300";
