@@ -32,6 +32,8 @@ fn main() {
         .build()
         .expect("tokio");
     runtime.block_on(async {
+        println!("nchan, the reference (one nginx, default worker count):");
+        fan_out_nchan().await;
         println!("embedded bus (one node):");
         let node = Node::start("").await;
         fan_out(&[&node], &node).await;
@@ -118,31 +120,8 @@ impl Drop for Node {
 /// `SUBSCRIBERS` SSE clients spread evenly over `nodes`, then `ROUNDS` events published
 /// through `publisher`, each timed until the last subscriber has it.
 async fn fan_out(nodes: &[&Node], publisher: &Node) {
-    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, Instant)>();
-    for i in 0..SUBSCRIBERS {
-        let mut stream = TcpStream::connect(nodes[i % nodes.len()].addr)
-            .await
-            .expect("connect");
-        stream
-            .write_all(b"GET /ingress/api/orders/ORD-F/events HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n")
-            .await
-            .expect("request");
-        let seen_tx = seen_tx.clone();
-        tokio::spawn(async move {
-            let mut buffer = vec![0u8; 4096];
-            let mut round = 0;
-            while let Ok(n) = stream.read(&mut buffer).await {
-                if n == 0 {
-                    break;
-                }
-                // Every event carries `"round":<k>`; one read holds at most one event here.
-                if buffer[..n].windows(8).any(|w| w == b"\"round\":") {
-                    round += 1;
-                    let _ = seen_tx.send((round, Instant::now()));
-                }
-            }
-        });
-    }
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|node| node.addr).collect();
+    let mut subscribers = Subscribers::connect(&addrs, "/ingress/api/orders/ORD-F/events").await;
     let per_node = SUBSCRIBERS / nodes.len();
     for node in nodes {
         let client = reqwest_like::Client::new(node.addr);
@@ -150,28 +129,216 @@ async fn fan_out(nodes: &[&Node], publisher: &Node) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    let pids: Vec<u32> = nodes.iter().map(|node| node.child.id()).collect();
     let publisher = reqwest_like::Client::new(publisher.addr);
-    let mut all_reached = Vec::new();
-    let mut median_client = Vec::new();
-    for round in 1..=ROUNDS {
-        let published = Instant::now();
-        publisher.publish(round).await;
-        let mut arrivals = Vec::with_capacity(SUBSCRIBERS);
-        while arrivals.len() < SUBSCRIBERS {
-            let (r, at) = seen_rx.recv().await.expect("arrival");
-            assert_eq!(r, round, "events arrive in rounds");
-            arrivals.push(at.duration_since(published));
+    subscribers
+        .rounds(&pids, async |round| publisher.publish(round).await)
+        .await;
+}
+
+/// The same measurement against nchan (Debian's `libnginx-mod-nchan`, nginx's default worker
+/// count, `nchan_subscriber eventsource`), when it is installed.
+async fn fan_out_nchan() {
+    let Some(nchan) = Nchan::start() else {
+        println!("nchan: skipped, no /usr/sbin/nginx with {NCHAN_MODULE}");
+        return;
+    };
+    let addr = wait_until_listening(nchan.addr).await;
+    let mut subscribers = Subscribers::connect(&[addr], "/sub/ORDF").await;
+    let pids = nchan.pids();
+    subscribers
+        .rounds(&pids, async |round| {
+            let body = format!("{{\"round\":{round}}}");
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "POST /pub/ORDF HTTP/1.1\r\nhost: b\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.expect("read");
+            assert!(response.starts_with("HTTP/1.1 20"), "{response}");
+        })
+        .await;
+}
+
+const NCHAN_MODULE: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
+
+/// nginx with nchan in the foreground, on a free port; killed on drop.
+struct Nchan {
+    child: std::process::Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Nchan {
+    fn start() -> Option<Self> {
+        if !std::path::Path::new(NCHAN_MODULE).exists()
+            || !std::path::Path::new("/usr/sbin/nginx").exists()
+        {
+            return None;
         }
-        arrivals.sort();
-        median_client.push(arrivals[arrivals.len() / 2]);
-        all_reached.push(arrivals[arrivals.len() - 1]);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr");
+        let d = dir.path().display();
+        let config = format!(
+            "load_module {NCHAN_MODULE};\ndaemon off;\nworker_processes auto;\n\
+             worker_rlimit_nofile 30000;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 20000; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
+             server {{\n    listen {addr};\n\
+             location ~ /sub/(\\w+)$ {{ nchan_subscriber eventsource; nchan_channel_id $1; }}\n\
+             location ~ /pub/(\\w+)$ {{ nchan_publisher; nchan_channel_id $1; }}\n  }}\n}}\n"
+        );
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, config).expect("nginx.conf");
+        let child = std::process::Command::new("/usr/sbin/nginx")
+            .args(["-p", &d.to_string(), "-c", &conf.display().to_string()])
+            .spawn()
+            .expect("nginx");
+        Some(Self {
+            child,
+            addr,
+            _dir: dir,
+        })
     }
-    support::report(
-        &format!("  one event reaching all {SUBSCRIBERS} subscribers (per round)"),
-        all_reached,
-    );
-    support::report("    of which the median subscriber", median_client);
+
+    /// The master and its workers.
+    fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // Field 4 (after the parenthesised name) is the parent's pid.
+            let parent = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent == Some(master) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Nchan {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time (user + system) the processes `pids` have used so far.
+fn cpu_time(pids: &[u32]) -> Duration {
+    let ticks_per_second = 100u64; // USER_HZ on Linux
+    let ticks: u64 = pids
+        .iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map(|(_, rest)| rest.split(' ').collect())
+                .unwrap_or_default();
+            // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            field(11).unwrap_or(0) + field(12).unwrap_or(0)
+        })
+        .sum();
+    Duration::from_millis(ticks * 1000 / ticks_per_second)
+}
+
+/// Raw HTTP/1.1 SSE clients, each reporting when an event with `"round":` reaches it.
+struct Subscribers {
+    seen: mpsc::UnboundedReceiver<(usize, Instant)>,
+    /// The clients; dropping them closes every connection.
+    _clients: tokio::task::JoinSet<()>,
+}
+
+impl Subscribers {
+    /// `SUBSCRIBERS` connections spread evenly over `addrs`, each asking for `path`; returns
+    /// once every one has its response head.
+    async fn connect(addrs: &[SocketAddr], path: &str) -> Self {
+        let (seen_tx, seen) = mpsc::unbounded_channel::<(usize, Instant)>();
+        let (ready_tx, mut ready) = mpsc::unbounded_channel::<()>();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n");
+        let mut clients = tokio::task::JoinSet::new();
+        for i in 0..SUBSCRIBERS {
+            let mut stream = TcpStream::connect(addrs[i % addrs.len()])
+                .await
+                .expect("connect");
+            stream.write_all(request.as_bytes()).await.expect("request");
+            let (seen_tx, ready_tx) = (seen_tx.clone(), ready_tx.clone());
+            clients.spawn(async move {
+                let mut buffer = vec![0u8; 4096];
+                let mut round = 0;
+                let mut head = true;
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if head {
+                        head = false;
+                        assert!(buffer.starts_with(b"HTTP/1.1 200"), "not a stream");
+                        let _ = ready_tx.send(());
+                    }
+                    // Every event carries `"round":<k>`; one read holds at most one event here.
+                    if buffer[..n].windows(8).any(|w| w == b"\"round\":") {
+                        round += 1;
+                        let _ = seen_tx.send((round, Instant::now()));
+                    }
+                }
+            });
+        }
+        for _ in 0..SUBSCRIBERS {
+            ready.recv().await.expect("a response head");
+        }
+        Self {
+            seen,
+            _clients: clients,
+        }
+    }
+
+    /// `ROUNDS` events, each published by `publish(round)` and timed until the last
+    /// subscriber has it; with the CPU time the server processes `pids` used per event.
+    async fn rounds(&mut self, pids: &[u32], publish: impl AsyncFn(usize)) {
+        let mut all_reached = Vec::new();
+        let mut median_client = Vec::new();
+        let mut cpu = Vec::new();
+        for round in 1..=ROUNDS {
+            let cpu_before = cpu_time(pids);
+            let published = Instant::now();
+            publish(round).await;
+            let mut arrivals = Vec::with_capacity(SUBSCRIBERS);
+            while arrivals.len() < SUBSCRIBERS {
+                let (r, at) = self.seen.recv().await.expect("arrival");
+                assert_eq!(r, round, "events arrive in rounds");
+                arrivals.push(at.duration_since(published));
+            }
+            arrivals.sort();
+            median_client.push(arrivals[arrivals.len() / 2]);
+            all_reached.push(arrivals[arrivals.len() - 1]);
+            // Let the servers finish writing before their CPU time is read.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            cpu.push(cpu_time(pids) - cpu_before);
+        }
+        support::report(
+            &format!("  one event reaching all {SUBSCRIBERS} subscribers (per round)"),
+            all_reached,
+        );
+        support::report("    of which the median subscriber", median_client);
+        support::report("    server CPU per event (10 ms ticks)", cpu);
+    }
 }
 
 /// Events per second through one SSE stream, on the bus `bus_yaml` configures (the embedded
