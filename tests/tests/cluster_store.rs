@@ -10,7 +10,7 @@ mod cluster_support;
 
 use std::time::{Duration, Instant};
 
-use cluster_support::{BusStream, Node, PrivatePostgres, Schema, reserve_one};
+use cluster_support::{Cluster, Node, PrivatePostgres, Schema, reserve_one};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::future::join_all;
@@ -103,19 +103,10 @@ async fn next_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_on_node_a_see_events_published_through_b_and_checkpoints_of_messages_sent_through_c()
  {
-    let test = "streams_on_node_a";
-    let (Some(schema), Some(bus)) = (Schema::shared(test).await, BusStream::shared(test).await)
-    else {
+    let Some(cluster) = Cluster::start("streams_on_node_a", 3).await else {
         return;
     };
-    let config = format!("{}{}", schema.config(), bus.config());
-    // One node first: it compiles the components into the shared cache the others then load.
-    let mut nodes = vec![Node::start(&config).await];
-    nodes.extend((0..2).map(|_| Node::spawn(&config)));
-    for node in &mut nodes {
-        node.wait_ready().await;
-    }
-    let [a, b, c] = &nodes[..] else {
+    let [a, b, c] = &cluster.nodes[..] else {
         unreachable!("three nodes")
     };
     let client = reqwest::Client::new();
@@ -158,18 +149,10 @@ async fn streams_on_node_a_see_events_published_through_b_and_checkpoints_of_mes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
-    let test = "three_nodes_serialize_300";
-    let (Some(schema), Some(bus)) = (Schema::shared(test).await, BusStream::shared(test).await)
-    else {
+    let Some(cluster) = Cluster::start("three_nodes_serialize_300", 3).await else {
         return;
     };
-    let config = format!("{}{}", schema.config(), bus.config());
-    // One node first: it compiles the components into the shared cache the others then load.
-    let mut nodes = vec![Node::start(&config).await];
-    nodes.extend((0..2).map(|_| Node::spawn(&config)));
-    for node in &mut nodes {
-        node.wait_ready().await;
-    }
+    let (nodes, schema) = (&cluster.nodes, &cluster.schema);
     let client = reqwest::Client::new();
     let raise = client
         .post(nodes[0].url("/ingress/api/skus/PROD-001/stock"))
@@ -184,25 +167,8 @@ async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
 
     // A fourth connection: PROD-001's stock stream on node 0, fed through JetStream by the
     // checkpoints of all three nodes.
-    let response = client
-        .get(nodes[0].url("/ingress/api/skus/PROD-001/stock"))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("stream");
-    assert_eq!(response.status(), 200);
-    let mut stream = response
-        .bytes_stream()
-        .eventsource()
-        .map(|event| event.expect("well-formed SSE"));
-    let next =
-        async |stream: &mut (dyn futures::Stream<Item = eventsource_stream::Event> + Unpin)| {
-            tokio::time::timeout(Duration::from_secs(60), stream.next())
-                .await
-                .expect("an event within 60 s")
-                .expect("the stream stays open")
-        };
-    let init = next(&mut stream).await;
+    let mut stream = sse(&client, &nodes[0], "/ingress/api/skus/PROD-001/stock").await;
+    let init = next_event(&mut stream).await;
     assert_eq!(init.event, "init", "{init:?}");
 
     // 3 nodes × 10 clients × 10 concurrent requests each.
@@ -227,7 +193,7 @@ async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
     // go down and the last one has every reservation.
     let mut figures = Vec::new();
     while figures.len() < 300 {
-        let event = next(&mut stream).await;
+        let event = next_event(&mut stream).await;
         assert_eq!(event.event, "stockUpdated", "{event:?}");
         let data: Value = serde_json::from_str(&event.data).expect("json");
         let reserved = data["data"]["calculateAvailableStock"]["reserved"].as_i64();

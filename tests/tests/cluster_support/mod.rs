@@ -209,6 +209,37 @@ impl Drop for BusStream {
     }
 }
 
+/// `count` nodes sharing a PostgreSQL schema and a JetStream stream of their own; the nodes
+/// are killed before the schema and the stream go.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub schema: Schema,
+    _bus: BusStream,
+}
+
+impl Cluster {
+    /// Every node serving, or `None` after [`unreachable`].
+    pub async fn start(test: &str, count: usize) -> Option<Self> {
+        let (Some(schema), Some(bus)) = (Schema::shared(test).await, BusStream::shared(test).await)
+        else {
+            return None;
+        };
+        let config = format!("{}{}", schema.config(), bus.config());
+        // One node first: it compiles the components into wasmtime's on-disk cache, which the
+        // others then load instead of compiling all at once.
+        let mut nodes = vec![Node::start(&config).await];
+        nodes.extend((1..count).map(|_| Node::spawn(&config)));
+        for node in &mut nodes {
+            node.wait_ready().await;
+        }
+        Some(Self {
+            nodes,
+            schema,
+            _bus: bus,
+        })
+    }
+}
+
 /// One `sluice serve` process on the bundled demo, killed on drop.
 pub struct Node {
     pub addr: SocketAddr,
