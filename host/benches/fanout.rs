@@ -238,9 +238,11 @@ impl Drop for Nchan {
     }
 }
 
+/// Clock ticks per second in `/proc/<pid>/stat` (fixed at 100 on Linux).
+const USER_HZ: u64 = 100;
+
 /// CPU time (user + system) the processes `pids` have used so far.
 fn cpu_time(pids: &[u32]) -> Duration {
-    let ticks_per_second = 100u64; // USER_HZ on Linux
     let ticks: u64 = pids
         .iter()
         .map(|pid| {
@@ -254,7 +256,7 @@ fn cpu_time(pids: &[u32]) -> Duration {
             field(11).unwrap_or(0) + field(12).unwrap_or(0)
         })
         .sum();
-    Duration::from_millis(ticks * 1000 / ticks_per_second)
+    Duration::from_millis(ticks * 1000 / USER_HZ)
 }
 
 /// Raw HTTP/1.1 SSE clients, each reporting when an event with `"round":` reaches it.
