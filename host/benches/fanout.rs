@@ -149,14 +149,9 @@ async fn fan_out_nchan() {
     subscribers
         .rounds(&pids, async |round| {
             let body = format!("{{\"round\":{round}}}");
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
-            let request = format!(
-                "POST /pub/ORDF HTTP/1.1\r\nhost: b\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.expect("write");
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.expect("read");
+            let response = reqwest_like::Client::new(addr)
+                .call("POST", "/pub/ORDF", &body)
+                .await;
             assert!(response.starts_with("HTTP/1.1 20"), "{response}");
         })
         .await;
@@ -214,12 +209,8 @@ impl Nchan {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
                 continue;
             };
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            // Field 4 (after the parenthesised name) is the parent's pid.
-            let parent = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split(' ').nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
+            // Field 4 of /proc/<pid>/stat is the parent's pid.
+            let parent = stat_fields(pid).get(1).and_then(|p| p.parse::<u32>().ok());
             if parent == Some(master) {
                 pids.push(pid);
             }
@@ -238,6 +229,15 @@ impl Drop for Nchan {
     }
 }
 
+/// The fields of `/proc/<pid>/stat` after the parenthesised name, i.e. from field 3 (the
+/// state) on; empty when the process is gone.
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// Clock ticks per second in `/proc/<pid>/stat` (fixed at 100 on Linux).
 const USER_HZ: u64 = 100;
 
@@ -246,12 +246,8 @@ fn cpu_time(pids: &[u32]) -> Duration {
     let ticks: u64 = pids
         .iter()
         .map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let fields: Vec<&str> = stat
-                .rsplit_once(") ")
-                .map(|(_, rest)| rest.split(' ').collect())
-                .unwrap_or_default();
-            // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+            let fields = stat_fields(*pid);
+            // utime and stime are fields 14 and 15.
             let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
             field(11).unwrap_or(0) + field(12).unwrap_or(0)
         })
@@ -443,7 +439,7 @@ mod reqwest_like {
             Self(addr)
         }
 
-        async fn call(&self, method: &str, path: &str, body: &str) -> String {
+        pub async fn call(&self, method: &str, path: &str, body: &str) -> String {
             let mut stream = TcpStream::connect(self.0).await.expect("connect");
             let request = format!(
                 "{method} {path} HTTP/1.1\r\nhost: b\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
