@@ -191,6 +191,11 @@ async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering
         log.contains("admitting fewer") && log.contains("connections_allowed_by_vm_max_map_count"),
         "the host warns at start with the numbers:\n{log}"
     );
+    // Copied memories cost two mappings fewer than images: the stock limit holds more.
+    assert!(
+        log.contains("copy_on_write_memory_images=false"),
+        "the host copies memories to hold more:\n{log}"
+    );
 
     // Open the cap's worth of streams and 500 more, 100 at a time.
     let total = cap + 500;

@@ -1,16 +1,26 @@
 //! How many instances this machine can hold, and which failures mean "out of capacity".
 //!
 //! The pooling allocator maps its fiber stacks when the engine starts (a stack and its guard
-//! page: two mappings per slot), and every live instance splits the memory and table pools
-//! into more (about four). When the process reaches `vm.max_map_count`, `mmap` fails — for
-//! wasmtime, which answers with an error, and for the host's own allocator, which aborts the
-//! process. So the pool is sized, and admission capped, to leave the host headroom; what
-//! is left of the open-file limit bounds connections the same way.
+//! page: two mappings per slot), and every live instance splits the memory pool into more.
+//! A store keeps its fiber stack from its first call until it is dropped (wasmtime 48 caches
+//! it per store and offers no way to release it early), so every live instance holds a
+//! stack. When the process reaches `vm.max_map_count`, `mmap` fails — for wasmtime, which
+//! answers with an error, and for the host's own allocator, which aborts the process. So the
+//! pool is sized, and admission capped, to leave the host headroom; what is left of the
+//! open-file limit bounds connections the same way.
+//!
+//! A memory that starts as a copy-on-write image of the component's data costs four
+//! mappings (the Rust stack region, the image, the heap above it, the guard beyond); one
+//! whose data is copied in costs two (the accessible pages, the guard). Images instantiate
+//! about twice as fast and share the data pages, so they are used whenever `maxInstances`
+//! fits with them, and copying only where it lets the machine hold more connections.
 
 /// Mappings the pool makes per slot when the engine starts: a fiber stack and its guard.
 const MAPS_PER_SLOT: u64 = 2;
-/// Mappings one live instance adds (its memory and table made accessible in their pools).
-const MAPS_PER_INSTANCE: u64 = 4;
+/// Mappings one live instance adds with copy-on-write memory images.
+const MAPS_PER_INSTANCE_WITH_IMAGES: u64 = 4;
+/// Mappings one live instance adds when its memory's data is copied in.
+const MAPS_PER_INSTANCE_COPIED: u64 = 2;
 /// Mappings kept for the host itself: threads' stacks, allocator arenas, large buffers.
 const HOST_MAPS: u64 = 4096;
 /// Files kept for the host itself: the listener, the store, logs, outgoing connections.
@@ -51,7 +61,10 @@ impl Headroom {
 pub struct Sizing {
     /// Instances admitted at once: `maxInstances`, or less where the machine cannot hold it.
     pub instances: u32,
-    /// Instances the mapping limit allows (pool slots included), if known.
+    /// Whether instance memories start as copy-on-write images (else their data is copied).
+    pub memory_images: bool,
+    /// Instances the mapping limit allows (pool slots included) with the chosen memories,
+    /// if known.
     pub allowed_by_maps: Option<u64>,
     /// Connections the open-file limit allows, if known.
     pub allowed_by_files: Option<u64>,
@@ -68,20 +81,29 @@ impl Sizing {
 /// Each slot costs its stack's mappings at start and an instance's when used; each
 /// connection one file. At least one instance is always admitted.
 pub fn size(max_instances: u32, extra: u32, headroom: &Headroom) -> Sizing {
-    let allowed_by_maps = headroom.max_map_count.map(|max| {
-        let free = max.saturating_sub(headroom.maps_in_use + HOST_MAPS);
-        (free / (MAPS_PER_SLOT + MAPS_PER_INSTANCE)).saturating_sub(u64::from(extra))
-    });
+    let allowed_by_maps = |per_instance: u64| {
+        headroom.max_map_count.map(|max| {
+            let free = max.saturating_sub(headroom.maps_in_use + HOST_MAPS);
+            (free / (MAPS_PER_SLOT + per_instance)).saturating_sub(u64::from(extra))
+        })
+    };
     let allowed_by_files = headroom
         .open_files_limit
         .map(|limit| limit.saturating_sub(headroom.files_in_use + HOST_FILES));
-    let instances = [allowed_by_maps, allowed_by_files]
-        .into_iter()
-        .flatten()
-        .fold(u64::from(max_instances), u64::min)
-        .max(1);
+    let admitted = |by_maps: Option<u64>| {
+        [by_maps, allowed_by_files]
+            .into_iter()
+            .flatten()
+            .fold(u64::from(max_instances), u64::min)
+            .max(1)
+    };
+    let with_images = allowed_by_maps(MAPS_PER_INSTANCE_WITH_IMAGES);
+    let copied = allowed_by_maps(MAPS_PER_INSTANCE_COPIED);
+    let memory_images = admitted(with_images) >= admitted(copied);
+    let allowed_by_maps = if memory_images { with_images } else { copied };
     Sizing {
-        instances: u32::try_from(instances).unwrap_or(u32::MAX),
+        instances: u32::try_from(admitted(allowed_by_maps)).unwrap_or(u32::MAX),
+        memory_images,
         allowed_by_maps,
         allowed_by_files,
     }
@@ -118,19 +140,39 @@ mod tests {
     }
 
     #[test]
-    fn a_roomy_machine_admits_max_instances() {
+    fn a_roomy_machine_admits_max_instances_with_memory_images() {
         let sizing = size(1000, 64, &headroom(Some(1 << 20), Some(1 << 20)));
         assert_eq!(sizing.instances, 1000);
+        assert!(sizing.memory_images);
         assert!(!sizing.is_limited(1000));
     }
 
     #[test]
-    fn the_stock_mapping_limit_caps_thirty_thousand_instances() {
-        // 65530 - 400 in use - 4096 kept = 61034 mappings, 6 per slot: 10172, less 64 for actors.
-        let sizing = size(30_000, 64, &headroom(Some(65_530), Some(1 << 20)));
+    fn max_instances_that_fit_with_images_keep_them_on_a_stock_machine() {
+        // 65530 - 400 in use - 4096 kept = 61034 mappings, 6 per slot with images: 10172,
+        // less 64 for actors.
+        let sizing = size(10_000, 64, &headroom(Some(65_530), Some(1 << 20)));
+        assert!(sizing.memory_images);
         assert_eq!(sizing.allowed_by_maps, Some(10_108));
-        assert_eq!(sizing.instances, 10_108);
+        assert_eq!(sizing.instances, 10_000);
+    }
+
+    #[test]
+    fn the_stock_mapping_limit_copies_memories_to_hold_more() {
+        // 61034 free mappings, 4 per slot with copied memories: 15258, less 64 for actors.
+        let sizing = size(30_000, 64, &headroom(Some(65_530), Some(1 << 20)));
+        assert!(!sizing.memory_images);
+        assert_eq!(sizing.allowed_by_maps, Some(15_194));
+        assert_eq!(sizing.instances, 15_194);
         assert!(sizing.is_limited(30_000));
+    }
+
+    #[test]
+    fn images_are_kept_when_copying_would_not_admit_more() {
+        // The open-file limit binds before either mapping figure does.
+        let sizing = size(30_000, 64, &headroom(Some(65_530), Some(5_000)));
+        assert!(sizing.memory_images);
+        assert_eq!(sizing.instances, 5_000 - 20 - 256);
     }
 
     #[test]
@@ -138,6 +180,7 @@ mod tests {
         let sizing = size(30_000, 64, &headroom(Some(1 << 24), Some(20_000)));
         assert_eq!(sizing.allowed_by_files, Some(20_000 - 20 - 256));
         assert_eq!(sizing.instances, 19_724);
+        assert!(sizing.memory_images);
     }
 
     #[test]
@@ -145,6 +188,7 @@ mod tests {
         let sizing = size(5000, 64, &headroom(None, None));
         assert_eq!(sizing.instances, 5000);
         assert_eq!(sizing.allowed_by_maps, None);
+        assert!(sizing.memory_images);
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Runtime {
         );
         tracing::info!(
             admitted = sizing.instances,
+            copy_on_write_memory_images = sizing.memory_images,
             connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
             connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
             "instance pool sized"
@@ -99,6 +100,7 @@ impl Runtime {
             tracing::warn!(
                 max_instances = config.max_instances,
                 admitted = sizing.instances,
+                copy_on_write_memory_images = sizing.memory_images,
                 connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
                 connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
                 "this machine cannot hold maxInstances; admitting fewer (raise vm.max_map_count \
@@ -120,7 +122,13 @@ impl Runtime {
             // Reserve only what an instance may use: thousands of instances must fit.
             .memory_reservation(config.max_memory as u64)
             .memory_guard_size(64 << 10)
-            .memory_reservation_for_growth(0);
+            .memory_reservation_for_growth(0)
+            // Two mappings fewer per instance where images would not fit (see `capacity`).
+            .memory_init_cow(sizing.memory_images);
+        // `perf` can name guest functions from the map file wasmtime writes (README, Profiling).
+        if std::env::var_os("SLUICE_PERF_MAP").is_some_and(|v| v == "1") {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if config.compile_cache {
             match Cache::new(CacheConfig::new()) {
                 Ok(cache) => {
