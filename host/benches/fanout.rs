@@ -6,6 +6,9 @@
 //!
 //! Each node runs as its own `sluice serve` process: 10,000 client sockets plus 10,000 server
 //! sockets would not fit under one process's 20,000 open files.
+//!
+//! `SLUICE_BENCH_ONLY=nchan|embedded|jetstream` runs one part (to profile it, say), and
+//! `SLUICE_BENCH_ROUNDS=n` publishes `n` events instead of 5.
 
 mod support;
 
@@ -23,6 +26,14 @@ use tokio::sync::mpsc;
 
 const SUBSCRIBERS: usize = 10_000;
 const ROUNDS: usize = 5;
+
+/// `SLUICE_BENCH_ROUNDS`, else `ROUNDS`.
+fn rounds() -> usize {
+    std::env::var("SLUICE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 const STREAM_EVENTS: u64 = 50_000;
 
 fn main() {
@@ -31,14 +42,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
+    let only = std::env::var("SLUICE_BENCH_ONLY").ok();
+    let runs = |part: &str| only.as_deref().is_none_or(|only| only == part);
     runtime.block_on(async {
-        println!("nchan, the reference (one nginx, default worker count):");
-        fan_out_nchan().await;
-        println!("embedded bus (one node):");
-        let node = Node::start("").await;
-        fan_out(&[&node], &node).await;
-        drop(node);
-        one_stream("").await;
+        if runs("nchan") {
+            println!("nchan, the reference (one nginx, default worker count):");
+            fan_out_nchan().await;
+        }
+        if runs("embedded") {
+            println!("embedded bus (one node):");
+            let node = Node::start("").await;
+            fan_out(&[&node], &node).await;
+            drop(node);
+            one_stream("").await;
+        }
+        if !runs("jetstream") {
+            return;
+        }
 
         let nats = std::env::var("SLUICE_TEST_NATS_URL")
             .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
@@ -117,7 +137,7 @@ impl Drop for Node {
     }
 }
 
-/// `SUBSCRIBERS` SSE clients spread evenly over `nodes`, then `ROUNDS` events published
+/// `SUBSCRIBERS` SSE clients spread evenly over `nodes`, then `rounds()` events published
 /// through `publisher`, each timed until the last subscriber has it.
 async fn fan_out(nodes: &[&Node], publisher: &Node) {
     let addrs: Vec<SocketAddr> = nodes.iter().map(|node| node.addr).collect();
@@ -307,13 +327,13 @@ impl Subscribers {
         }
     }
 
-    /// `ROUNDS` events, each published by `publish(round)` and timed until the last
+    /// `rounds()` events, each published by `publish(round)` and timed until the last
     /// subscriber has it; with the CPU time the server processes `pids` used per event.
     async fn rounds(&mut self, pids: &[u32], publish: impl AsyncFn(usize)) {
         let mut all_reached = Vec::new();
         let mut median_client = Vec::new();
         let mut cpu = Vec::new();
-        for round in 1..=ROUNDS {
+        for round in 1..=rounds() {
             let cpu_before = cpu_time(pids);
             let published = Instant::now();
             publish(round).await;
