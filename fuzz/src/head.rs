@@ -54,6 +54,12 @@ pub struct Host {
 pub fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
+        // libFuzzer's `main` is not Rust's, which would ignore SIGPIPE: without this, a write
+        // to a connection the host already closed kills the fuzzer.
+        // SAFETY: setting a signal's disposition to `SIG_IGN` runs no handler code.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         // tmpfs when there is one: actor commands commit to SQLite.
         let dir = tempfile::Builder::new()
             .prefix("sluice-fuzz-")
