@@ -18,6 +18,17 @@ use hyper_util::rt::TokioExecutor;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written (to stdout): `pretty` for people, `json` (one object a line,
+    /// with the request's span and its `request_id`) for log collectors. `RUST_LOG` filters
+    /// them, e.g. `RUST_LOG=info,sluice::server=debug`.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -97,15 +108,19 @@ fn token(subject: &str, scope: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        // Colours only for a person at a terminal, never into a log file or a collector.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
+    match cli.log_format {
+        // Colours only for a person at a terminal, never into a log file.
+        LogFormat::Pretty => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+    match cli.command {
         Command::Serve { dir, listen } => serve(dir, listen).await,
         Command::Publish {
             topic,

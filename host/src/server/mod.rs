@@ -4,6 +4,7 @@
 mod admin;
 mod connection;
 mod ingress;
+mod request_id;
 pub mod respond;
 
 use std::convert::Infallible;
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
@@ -43,6 +45,19 @@ pub struct App {
 
 impl App {
     async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        cut: Arc<Notify>,
+    ) -> Response<Body> {
+        let id = request_id::request_id(request.headers());
+        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
+        let mut response = self.route(request, peer, cut).instrument(span).await;
+        response.headers_mut().insert(request_id::X_REQUEST_ID, id);
+        response
+    }
+
+    async fn route(
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,

@@ -20,6 +20,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
+use tracing::Instrument;
 use wasmtime::component::ResourceAny;
 
 use crate::deploy::Ingress;
@@ -195,13 +196,17 @@ fn sse_mode(
         frame.freeze()
     });
     let (sender, receiver) = mpsc::channel(BUFFERED_BURSTS);
-    tokio::spawn(feed(
-        pull(instance, stream, id.clone()),
-        sender,
-        settings.dispatch_timeout,
-        settings.cut,
-        id,
-    ));
+    // The feeder logs about this request: it runs in the request's span.
+    tokio::spawn(
+        feed(
+            pull(instance, stream, id.clone()),
+            sender,
+            settings.dispatch_timeout,
+            settings.cut,
+            id,
+        )
+        .in_current_span(),
+    );
     let buffered = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|burst| (burst, receiver))
     });

@@ -1,0 +1,165 @@
+//! Request ids and JSON logs, on a real `sluice serve --log-format json` process: every
+//! response carries `x-request-id` (the client's when well formed, else a fresh UUID), and
+//! the host's log lines about a request — including those written by the task that feeds an
+//! SSE stream after its head went out — carry the same id.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
+spec:
+  type: http
+  componentId: sse-fails-after
+  properties:
+    route: api/test/fails-after/{n}
+    httpMethod: get
+    isPublic: true
+";
+
+struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        std::fs::write(dir.path().join("ingresses/fails-after.yaml"), FAILS_AFTER)
+            .expect("ingress");
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let log = std::fs::File::create(dir.path().join("host.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", &dir.path().display().to_string()])
+            .args(["--listen", &addr.to_string(), "--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("sluice serve");
+        let server = Self { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "the host never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("host.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line:?}")))
+            .collect()
+    }
+
+    /// One request on a fresh connection (`connection: close`): the whole response.
+    async fn get(&self, path: &str, extra_headers: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n{extra_headers}connection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
+            .await
+            .expect("the response within 60 s")
+            .expect("read");
+        String::from_utf8(response).expect("UTF-8")
+    }
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Vec<&'a str> {
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+        .collect()
+}
+
+fn is_uuid_v4(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|uuid| uuid.get_version_num() == 4)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_carry_the_request_id_and_so_do_the_log_lines_about_them() {
+    let server = Server::start().await;
+
+    let kept = server
+        .get(
+            "/ingress/api/hello",
+            "x-request-id: trace-0af7651916cd43dd\r\n",
+        )
+        .await;
+    assert!(kept.starts_with("HTTP/1.1 200"), "{kept}");
+    assert_eq!(header(&kept, "x-request-id"), ["trace-0af7651916cd43dd"]);
+
+    let fresh = server.get("/ingress/api/hello", "").await;
+    let fresh_id = header(&fresh, "x-request-id");
+    assert!(fresh_id.len() == 1 && is_uuid_v4(fresh_id[0]), "{fresh}");
+    let another = server.get("/ingress/api/hello", "").await;
+    assert_ne!(header(&another, "x-request-id"), fresh_id);
+
+    let malformed = server
+        .get("/ingress/api/hello", "x-request-id: two words\r\n")
+        .await;
+    let replaced = header(&malformed, "x-request-id");
+    assert!(
+        replaced.len() == 1 && is_uuid_v4(replaced[0]),
+        "{malformed}"
+    );
+
+    // Errors the host makes carry it too.
+    let missing = server
+        .get("/ingress/no/such/route", "x-request-id: lost-1\r\n")
+        .await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert_eq!(header(&missing, "x-request-id"), ["lost-1"]);
+
+    // A component that fails after its third event: the warning comes from the task that
+    // feeds the stream, long after the response head went out.
+    let failed = server
+        .get(
+            "/ingress/api/test/fails-after/3",
+            "x-request-id: fails-3\r\n",
+        )
+        .await;
+    assert!(failed.contains("COMPONENT_FAILED"), "{failed}");
+    assert_eq!(header(&failed, "x-request-id"), ["fails-3"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let warning = loop {
+        let found = server.log_lines().into_iter().find(|line| {
+            line["fields"]["message"] == "component failed mid-stream"
+                && line["span"]["request_id"] == "fails-3"
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning with the request id; the log:\n{:#?}",
+            server.log_lines()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["span"]["name"], "request");
+    assert_eq!(warning["fields"]["ingress"], "test/fails-after");
+}
