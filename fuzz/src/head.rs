@@ -30,11 +30,15 @@ pub const MAX_HEADERS: usize = 16;
 pub const MAX_BODY_BYTES: usize = 2048;
 pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
+/// No header read timeout (0 = none): a fuzzer sharing a loaded machine can be starved for
+/// longer than its 10 s default, and a head cut by it would look unanswered. The timeout has
+/// its own tests (`tests/tests/hygiene.rs`).
 const CONFIG: &str = "\
 store: sluice.db
 maxHeaders: 16
 maxHeaderBytes: 8192
 maxBodyBytes: 2048
+headerReadTimeoutSeconds: 0
 cors: { allowedOrigins: [\"https://app.example\"] }
 ";
 
