@@ -1,7 +1,8 @@
 //! Request ids and JSON logs, on a real `sluice serve --log-format json` process: every
 //! response carries `x-request-id` (the client's when well formed, else a fresh UUID), and
 //! the host's log lines about a request — including those written by the task that feeds an
-//! SSE stream after its head went out — carry the same id.
+//! SSE stream after its head went out — carry the same id. A component's stdout and stderr
+//! reach the log line by line, with that id, within the per-instance budget.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command};
@@ -17,6 +18,16 @@ spec:
   componentId: sse-fails-after
   properties:
     route: api/test/fails-after/{n}
+    httpMethod: get
+    isPublic: true
+";
+
+const HOSTILE: &str = "uri: /resources/ingresses/hostile
+spec:
+  type: http
+  componentId: limits-hostile
+  properties:
+    route: api/hostile/{attack}
     httpMethod: get
     isPublic: true
 ";
@@ -40,6 +51,7 @@ impl Server {
         sluice::deploy::demo::write_to(dir.path()).expect("demo");
         std::fs::write(dir.path().join("ingresses/fails-after.yaml"), FAILS_AFTER)
             .expect("ingress");
+        std::fs::write(dir.path().join("ingresses/hostile.yaml"), HOSTILE).expect("ingress");
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port");
@@ -92,6 +104,32 @@ fn header<'a>(response: &'a str, name: &str) -> Vec<&'a str> {
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, value)| value)
         .collect()
+}
+
+/// The guest's own lines for request `id`: `(stream, message)`.
+fn guest_lines(server: &Server, id: &str) -> Vec<(String, String)> {
+    server
+        .log_lines()
+        .into_iter()
+        .filter(|line| line["target"] == "sluice::guest" && line["span"]["request_id"] == id)
+        .filter_map(|line| {
+            let stream = line["fields"]["stream"].as_str()?.to_owned();
+            Some((stream, line["fields"]["message"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Wait until `found` holds for the log, or fail with the log.
+async fn wait_for_log(server: &Server, what: &str, found: impl Fn(&[Value]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !found(&server.log_lines()) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not in the log within 30 s:\n{:#?}",
+            server.log_lines()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn is_uuid_v4(id: &str) -> bool {
@@ -162,4 +200,62 @@ async fn responses_carry_the_request_id_and_so_do_the_log_lines_about_them() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(warning["span"]["name"], "request");
     assert_eq!(warning["fields"]["ingress"], "test/fails-after");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_components_output_and_its_panic_reach_the_log_within_its_budget() {
+    let server = Server::start().await;
+
+    let panicked = server
+        .get("/ingress/api/hostile/panic", "x-request-id: panic-1\r\n")
+        .await;
+    assert!(panicked.starts_with("HTTP/1.1 500"), "{panicked}");
+    assert!(panicked.contains("COMPONENT_FAILED"), "{panicked}");
+    wait_for_log(&server, "the panic message", |_| {
+        guest_lines(&server, "panic-1")
+            .iter()
+            .any(|(stream, line)| stream == "stderr" && line.contains("the component gave up"))
+    })
+    .await;
+    let lines = guest_lines(&server, "panic-1");
+    assert_eq!(
+        lines.first(),
+        Some(&("stdout".to_owned(), "about to give up".to_owned())),
+        "{lines:#?}"
+    );
+
+    // 1,000 lines at once: the burst is logged, the rest dropped, and the drop said once.
+    let chatter = server
+        .get(
+            "/ingress/api/hostile/chatter",
+            "x-request-id: chatter-1\r\n",
+        )
+        .await;
+    assert!(chatter.contains("event: said"), "{chatter}");
+    wait_for_log(&server, "the budget warning", |lines| {
+        lines.iter().any(|line| {
+            line["span"]["request_id"] == "chatter-1"
+                && line["fields"]["message"]
+                    == "the component writes more than its log budget; dropping the rest"
+        })
+    })
+    .await;
+    let said = guest_lines(&server, "chatter-1");
+    assert!(
+        (100..=110).contains(&said.len()),
+        "{} lines logged",
+        said.len()
+    );
+    assert_eq!(said[0], ("stdout".to_owned(), "line 1".to_owned()));
+    assert!(said.iter().all(|(stream, _)| stream == "stdout"));
+    let warnings = server
+        .log_lines()
+        .into_iter()
+        .filter(|line| {
+            line["span"]["request_id"] == "chatter-1"
+                && line["fields"]["message"]
+                    == "the component writes more than its log budget; dropping the rest"
+        })
+        .count();
+    assert_eq!(warnings, 1);
 }

@@ -8,11 +8,14 @@
 //! | `spin-after-first` | yields `{"event":"first"}`, then loops forever in the next pull |
 //! | `hoard` | allocates 1 MiB chunks in `handle`, keeping them all, until memory runs out |
 //! | `hoard-after-first` | yields `{"event":"first"}`, then hoards in the next pull |
+//! | `chatter` | prints 1,000 numbered lines to stdout, then yields `{"event":"said"}` |
+//! | `panic` | prints `about to give up` to stdout, then panics with `the component gave up` |
 //!
-//! None of them ever ends on its own: the host must cut the loop at the CPU budget and
+//! The first four never end on their own: the host must cut the loop at the CPU budget and
 //! trap the hoard at the memory limit. Before the stream starts the client then gets a 500
-//! `COMPONENT_FAILED`; after `first`, an `error` event with that code. An unknown attack is
-//! a 400.
+//! `COMPONENT_FAILED`; after `first`, an `error` event with that code. `chatter` must cost
+//! the host log no more than its per-instance budget, and `panic`'s message must reach the
+//! log. An unknown attack is a 400.
 
 use sluice_sdk::{Error, Record, Request, Stream};
 
@@ -23,6 +26,16 @@ fn handle(req: Request) -> Result<Stream, Error> {
         "hoard" => hoard(),
         "spin-after-first" => Ok(first_then(spin)),
         "hoard-after-first" => Ok(first_then(hoard)),
+        "chatter" => {
+            for n in 1..=1_000 {
+                println!("line {n}");
+            }
+            Ok(Stream::once(Record::event("said")))
+        }
+        "panic" => {
+            println!("about to give up");
+            panic!("the component gave up");
+        }
         other => Err(Error::invalid_parameter(
             "attack",
             format!("unknown attack '{other}'"),

@@ -4,6 +4,7 @@
 mod actor;
 pub mod bindings;
 pub mod capacity;
+mod output;
 mod state;
 
 use std::sync::Arc;

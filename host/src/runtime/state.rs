@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::output::GuestOutput;
 use crate::capabilities::IngressContext;
 
 /// The data of one instance's `Store`. Built fresh per connection, dropped with it.
@@ -29,8 +30,12 @@ impl InstanceState {
         cpu_budget: Duration,
     ) -> Self {
         // WASI is linked only because Rust's std imports it; the context grants nothing:
-        // no preopened directories, environment, arguments, stdio or network.
+        // no preopened directories, environment, arguments, stdin or network. Its stdout
+        // and stderr go to the host log, capped (see `output`).
+        let (stdout, stderr) = GuestOutput::pair(&context.ingress_id);
         let wasi = WasiCtx::builder()
+            .stdout(stdout)
+            .stderr(stderr)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
