@@ -206,8 +206,8 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if store.data().cpu_budget_spent() {
+        store.epoch_deadline_callback(|mut store| {
+            if store.data_mut().cpu_budget_spent() {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Continue(1))

@@ -2,7 +2,7 @@
 //! table, its memory limit, its CPU budget, and the capabilities its ingress grants.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -17,9 +17,11 @@ pub struct InstanceState {
     pub(crate) table: ResourceTable,
     wasi: WasiCtx,
     pub(crate) limits: StoreLimits,
-    /// When the guest last started running on the CPU: reset on every call into the guest
-    /// and after every host call that waited, so time spent waiting is never charged.
-    pub(crate) running_since: Instant,
+    /// The CPU clock of the thread the guest runs on, when it last started running: reset
+    /// on every call into the guest and after every host call that waited, so time spent
+    /// waiting is never charged — nor time the thread spent on other work, as a wall clock
+    /// would on a loaded machine.
+    pub(crate) running_since: ThreadCpu,
     pub(crate) cpu_budget: Duration,
 }
 
@@ -48,18 +50,52 @@ impl InstanceState {
                 .memory_size(max_memory)
                 .trap_on_grow_failure(true)
                 .build(),
-            running_since: Instant::now(),
+            running_since: ThreadCpu::now(),
             cpu_budget,
         }
     }
 
     /// The guest is (again) running on the CPU from now on.
     pub(crate) fn start_cpu_budget(&mut self) {
-        self.running_since = Instant::now();
+        self.running_since = ThreadCpu::now();
     }
 
-    pub(crate) fn cpu_budget_spent(&self) -> bool {
-        self.running_since.elapsed() > self.cpu_budget
+    /// Whether the guest has used its CPU budget since it last started running. A guest
+    /// resumed on another thread (after an async host call) starts counting again there:
+    /// two threads' CPU clocks cannot be compared.
+    pub(crate) fn cpu_budget_spent(&mut self) -> bool {
+        self.running_since.used_more_than(self.cpu_budget)
+    }
+}
+
+/// A reading of the calling thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThreadCpu {
+    thread: std::thread::ThreadId,
+    time: Duration,
+}
+
+impl ThreadCpu {
+    /// Whether this thread used more than `budget` of CPU since this reading; on another
+    /// thread, the reading moves there and starts again.
+    fn used_more_than(&mut self, budget: Duration) -> bool {
+        let now = Self::now();
+        if now.thread != self.thread {
+            *self = now;
+            return false;
+        }
+        now.time.saturating_sub(self.time) > budget
+    }
+
+    fn now() -> Self {
+        let spec = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Self {
+            thread: std::thread::current().id(),
+            time: Duration::new(
+                u64::try_from(spec.tv_sec).unwrap_or(0),
+                u32::try_from(spec.tv_nsec).unwrap_or(0),
+            ),
+        }
     }
 }
 
@@ -69,5 +105,36 @@ impl WasiView for InstanceState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUDGET: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn time_the_thread_spends_waiting_is_not_charged() {
+        let mut since = ThreadCpu::now();
+        std::thread::sleep(BUDGET * 4);
+        assert!(!since.used_more_than(BUDGET));
+    }
+
+    #[test]
+    fn time_the_thread_spends_running_is_charged() {
+        let mut since = ThreadCpu::now();
+        let mut spins: u64 = 0;
+        while !since.used_more_than(BUDGET) {
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+        assert!(ThreadCpu::now().time.saturating_sub(since.time) > BUDGET);
+    }
+
+    #[test]
+    fn a_reading_from_another_thread_starts_again_here() {
+        let mut elsewhere = std::thread::spawn(ThreadCpu::now).join().expect("thread");
+        assert!(!elsewhere.used_more_than(Duration::ZERO));
+        assert_eq!(elsewhere.thread, std::thread::current().id());
     }
 }
