@@ -101,7 +101,7 @@ impl StdoutStream for GuestOutput {
         Box::new(LineWriter {
             output: self.clone(),
             span: tracing::Span::current(),
-            line: Vec::new(),
+            lines: Lines::default(),
         })
     }
 
@@ -116,7 +116,45 @@ struct LineWriter {
     output: GuestOutput,
     /// The request the instance serves: the stream may outlive the call that opened it.
     span: tracing::Span,
+    lines: Lines,
+}
+
+/// Splits written bytes into lines of at most [`MAX_LINE`] bytes, however the writes fall.
+#[derive(Default)]
+struct Lines {
     line: Vec<u8>,
+    /// The current line was cut: the rest of it, up to its newline, is dropped.
+    skipping: bool,
+}
+
+impl Lines {
+    /// The lines `bytes` complete, each with whether it was cut.
+    fn push(&mut self, bytes: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        let mut done = Vec::new();
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            let (body, ends) = match chunk.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (chunk, false),
+            };
+            if self.skipping {
+                self.skipping = !ends;
+                continue;
+            }
+            let room = MAX_LINE - self.line.len();
+            self.line.extend_from_slice(&body[..body.len().min(room)]);
+            let cut = body.len() > room;
+            if ends || cut {
+                done.push((std::mem::take(&mut self.line), cut));
+                self.skipping = cut && !ends;
+            }
+        }
+        done
+    }
+
+    /// What is left without a newline.
+    fn rest(&mut self) -> Option<Vec<u8>> {
+        (!self.line.is_empty()).then(|| std::mem::take(&mut self.line))
+    }
 }
 
 impl LineWriter {
@@ -156,18 +194,8 @@ impl LineWriter {
 
 impl OutputStream for LineWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
-            let (body, ends) = match chunk.strip_suffix(b"\n") {
-                Some(body) => (body, true),
-                None => (chunk, false),
-            };
-            let room = MAX_LINE.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&body[..body.len().min(room)]);
-            let cut = body.len() > room;
-            if ends || cut {
-                let line = std::mem::take(&mut self.line);
-                self.log(&line, cut);
-            }
+        for (line, cut) in self.lines.push(&bytes) {
+            self.log(&line, cut);
         }
         Ok(())
     }
@@ -189,8 +217,7 @@ impl Pollable for LineWriter {
 impl Drop for LineWriter {
     /// A last line without a newline (a panic message may lack one) is logged too.
     fn drop(&mut self) {
-        if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
+        if let Some(line) = self.lines.rest() {
             self.log(&line, false);
         }
     }
@@ -207,6 +234,40 @@ mod tests {
             refilled: Instant::now(),
             dropped: false,
         }
+    }
+
+    fn text(lines: Vec<(Vec<u8>, bool)>) -> Vec<(String, bool)> {
+        lines
+            .into_iter()
+            .map(|(line, cut)| (String::from_utf8(line).expect("UTF-8"), cut))
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_whole_however_the_writes_fall() {
+        let mut lines = Lines::default();
+        assert!(lines.push(b"hel").is_empty());
+        assert_eq!(text(lines.push(b"lo\nwor")), [("hello".into(), false)]);
+        assert_eq!(
+            text(lines.push(b"ld\n\nlast")),
+            [("world".into(), false), (String::new(), false)]
+        );
+        assert_eq!(lines.rest().as_deref(), Some(&b"last"[..]));
+        assert_eq!(lines.rest(), None);
+    }
+
+    #[test]
+    fn a_long_line_is_cut_once_and_the_rest_of_it_dropped() {
+        let mut lines = Lines::default();
+        let long = vec![b'x'; MAX_LINE + 10];
+        let cut = text(lines.push(&long));
+        assert_eq!(cut, [("x".repeat(MAX_LINE), true)]);
+        // More of the same line in later writes is dropped up to its newline.
+        assert!(lines.push(&long).is_empty());
+        assert_eq!(text(lines.push(b"yy\nnext\n")), [("next".into(), false)]);
+        // A line of exactly the limit is not cut.
+        let exact = [vec![b'z'; MAX_LINE], b"\n".to_vec()].concat();
+        assert_eq!(text(lines.push(&exact)), [("z".repeat(MAX_LINE), false)]);
     }
 
     #[test]
