@@ -59,7 +59,9 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", &dir.path().display().to_string()])
             .args(["--listen", &addr.to_string(), "--log-format", "json"])
-            .env("RUST_LOG", "info")
+            // Warnings only, but the guest's output too: the request's span must survive
+            // a filter that hides the host's info lines.
+            .env("RUST_LOG", "warn,sluice::guest=info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()

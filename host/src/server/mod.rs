@@ -51,7 +51,9 @@ impl App {
         cut: Arc<Notify>,
     ) -> Response<Body> {
         let id = request_id::request_id(request.headers());
-        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
+        // At ERROR level: a span is recorded only where its level passes the filter, and the
+        // id must be on every line about the request that any filter lets through.
+        let span = tracing::error_span!("request", request_id = id.to_str().unwrap_or_default());
         let mut response = self.route(request, peer, cut).instrument(span).await;
         response.headers_mut().insert(request_id::X_REQUEST_ID, id);
         response
