@@ -234,12 +234,13 @@ async fn a_components_output_and_its_panic_reach_the_log_within_its_budget() {
         )
         .await;
     assert!(chatter.contains("event: said"), "{chatter}");
+    let is_budget_warning = |line: &Value| {
+        line["span"]["request_id"] == "chatter-1"
+            && line["fields"]["message"]
+                == "the component writes more than its log budget; dropping the rest"
+    };
     wait_for_log(&server, "the budget warning", |lines| {
-        lines.iter().any(|line| {
-            line["span"]["request_id"] == "chatter-1"
-                && line["fields"]["message"]
-                    == "the component writes more than its log budget; dropping the rest"
-        })
+        lines.iter().any(is_budget_warning)
     })
     .await;
     let said = guest_lines(&server, "chatter-1");
@@ -252,12 +253,8 @@ async fn a_components_output_and_its_panic_reach_the_log_within_its_budget() {
     assert!(said.iter().all(|(stream, _)| stream == "stdout"));
     let warnings = server
         .log_lines()
-        .into_iter()
-        .filter(|line| {
-            line["span"]["request_id"] == "chatter-1"
-                && line["fields"]["message"]
-                    == "the component writes more than its log budget; dropping the rest"
-        })
+        .iter()
+        .filter(|line| is_budget_warning(line))
         .count();
     assert_eq!(warnings, 1);
 }
