@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use sluice::author::build::{self, Installed};
 use sluice::author::scaffold;
 use sluice::author::template::{Kind, SdkDependency};
@@ -19,9 +18,14 @@ pub fn new(name: &str, kind: Kind, dir: &Path, sdk_path: Option<&Path>) -> anyho
     }
     match &created.sdk {
         SdkDependency::Path(path) => println!("guest SDK: {path}"),
-        SdkDependency::Version(version) => println!("guest SDK: sluice-sdk {version} from the registry"),
+        SdkDependency::Version(version) => {
+            println!("guest SDK: sluice-sdk {version} from the registry")
+        }
     }
-    println!("next: sluice build {} --deploy DEPLOY_DIR", created.dir.display());
+    println!(
+        "next: sluice build {} --deploy DEPLOY_DIR",
+        created.dir.display()
+    );
     Ok(())
 }
 
@@ -59,11 +63,9 @@ pub async fn check(dir: &Path) -> anyhow::Result<()> {
         println!("{problem}");
     }
     if !checked.problems.is_empty() {
-        bail!(
-            "{} problem(s) in {}",
-            checked.problems.len(),
-            dir.display()
-        );
+        // The lines above are the report; exit 1 without an error trace on top of them.
+        eprintln!("{} problem(s) in {}", checked.problems.len(), dir.display());
+        std::process::exit(1);
     }
     let edges = match &checked.edges {
         Some(edges) => format!("{} edge(s) [{}]", edges.len(), edges.join(", ")),

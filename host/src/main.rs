@@ -137,12 +137,22 @@ fn token(subject: &str, scope: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The log filter without `RUST_LOG`: the authoring tools print their own report, so their
+/// log shows only warnings.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::New { .. } | Command::Build { .. } | Command::Check { .. } => "warn",
+        _ => "info",
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(default_log_filter(&cli.command))
+        }),
     );
     match cli.log_format {
         // Colours only for a person at a terminal, never into a log file.

@@ -148,7 +148,11 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
             .args(["new", name, "--kind", kind, "--dir"])
             .arg(work.path()));
         assert_success(&created);
-        assert!(text(&created.stdout).contains("Cargo.toml"), "{}", text(&created.stdout));
+        assert!(
+            text(&created.stdout).contains("Cargo.toml"),
+            "{}",
+            text(&created.stdout)
+        );
     }
     let built = run(sluice_build()
         .args(["ticker", "greeter", "counter", "--deploy"])
@@ -163,7 +167,11 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
         "ingresses/greeter.yaml",
         "actors/counter.yaml",
     ] {
-        assert!(deploy.join(file).is_file(), "{file}: {}", text(&built.stdout));
+        assert!(
+            deploy.join(file).is_file(),
+            "{file}: {}",
+            text(&built.stdout)
+        );
     }
 
     let checked = run(sluice().arg("check").arg(&deploy));
@@ -226,7 +234,10 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
             .json()
             .await
             .expect("actor json");
-        assert_eq!(response["data"]["increment"]["count"], expected, "{response}");
+        assert_eq!(
+            response["data"]["increment"]["count"], expected,
+            "{response}"
+        );
     }
 }
 
@@ -267,20 +278,40 @@ fn ingress(id: &str, component: &str, route: &str, acl: &str) -> String {
 fn check_reports_every_problem_with_its_file_and_reason_and_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    write(dir, "sluice.yaml", b"listen: 127.0.0.1:8080\nmaxInstancez: 3\n");
+    write(
+        dir,
+        "sluice.yaml",
+        b"listen: 127.0.0.1:8080\nmaxInstancez: 3\n",
+    );
     write(dir, "components/hello.wasm", hello_wasm());
     write(dir, "components/broken.wasm", b"not wasm");
     write(dir, "seed/skus.json", b"[{\"sku\": 1}]");
     write(dir, "seed/orders.json", b"{\"not\": \"a list\"}");
-    write(dir, "ingresses/a.yaml", ingress("a", "hello", "api/a", "[skus:read]").as_bytes());
-    write(dir, "ingresses/b-clash.yaml", ingress("b", "hello", "api/a", "[]").as_bytes());
-    write(dir, "ingresses/c-missing.yaml", ingress("c", "nowhere", "api/c", "[]").as_bytes());
+    write(
+        dir,
+        "ingresses/a.yaml",
+        ingress("a", "hello", "api/a", "[skus:read]").as_bytes(),
+    );
+    write(
+        dir,
+        "ingresses/b-clash.yaml",
+        ingress("b", "hello", "api/a", "[]").as_bytes(),
+    );
+    write(
+        dir,
+        "ingresses/c-missing.yaml",
+        ingress("c", "nowhere", "api/c", "[]").as_bytes(),
+    );
     write(
         dir,
         "ingresses/d-grants.yaml",
         ingress("d", "hello", "api/d", "[payments:read, actors/ghost:poke]").as_bytes(),
     );
-    write(dir, "ingresses/e-typo.yaml", b"uri: /resources/ingresses/e\nspec: {tpye: http}\n");
+    write(
+        dir,
+        "ingresses/e-typo.yaml",
+        b"uri: /resources/ingresses/e\nspec: {tpye: http}\n",
+    );
     write(
         dir,
         "actors/counter.yaml",
@@ -300,9 +331,18 @@ fn check_reports_every_problem_with_its_file_and_reason_and_fails() {
         ("sluice.yaml", "unknown field `maxInstancez`"),
         ("seed/orders.json", "expected a JSON array of records"),
         ("ingresses/b-clash.yaml", "spec.properties.route"),
-        ("ingresses/c-missing.yaml", "component 'nowhere' is unusable"),
-        ("ingresses/d-grants.yaml", "acl grant 'payments:read' names edge 'payments'"),
-        ("ingresses/d-grants.yaml", "acl grant 'actors/ghost:poke' names actor type 'ghost'"),
+        (
+            "ingresses/c-missing.yaml",
+            "component 'nowhere' is unusable",
+        ),
+        (
+            "ingresses/d-grants.yaml",
+            "acl grant 'payments:read' names edge 'payments'",
+        ),
+        (
+            "ingresses/d-grants.yaml",
+            "acl grant 'actors/ghost:poke' names actor type 'ghost'",
+        ),
         ("ingresses/e-typo.yaml", "unknown field `tpye`"),
         ("actors/counter.yaml", "component 'broken' is unusable"),
         ("actors/ticket.yaml", "component 'hello' is unusable"),
@@ -313,13 +353,21 @@ fn check_reports_every_problem_with_its_file_and_reason_and_fails() {
         assert!(line.is_some(), "no line '{file}: …{reason}…' in:\n{out}");
     }
     assert!(!out.contains("ingresses/a.yaml"), "{out}");
-    assert!(text(&checked.stderr).contains("problem(s) in"), "{}", text(&checked.stderr));
+    assert!(
+        text(&checked.stderr).starts_with("9 problem(s) in"),
+        "{}",
+        text(&checked.stderr)
+    );
 }
 
 #[test]
 fn new_refuses_bad_names_and_existing_directories_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let new = |name: &str| run(sluice().args(["new", name, "--kind", "json", "--dir"]).arg(dir.path()));
+    let new = |name: &str| {
+        run(sluice()
+            .args(["new", name, "--kind", "json", "--dir"])
+            .arg(dir.path()))
+    };
     let refused = new("My.Component");
     assert!(!refused.status.success());
     assert!(
@@ -332,12 +380,25 @@ fn new_refuses_bad_names_and_existing_directories_and_writes_nothing() {
     std::fs::create_dir(dir.path().join("taken")).expect("dir");
     let refused = new("taken");
     assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("already exists"), "{}", text(&refused.stderr));
-    assert_eq!(std::fs::read_dir(dir.path().join("taken")).expect("dir").count(), 0);
+    assert!(
+        text(&refused.stderr).contains("already exists"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("taken"))
+            .expect("dir")
+            .count(),
+        0
+    );
 
     let refused = run(sluice().args(["new", "x", "--kind", "stream"]));
     assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("expected sse, json or actor"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("expected sse, json or actor"),
+        "{}",
+        text(&refused.stderr)
+    );
 }
 
 #[test]
@@ -359,17 +420,31 @@ fn build_says_what_is_wrong_with_a_crate() {
         b"[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
           [lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
     );
-    write(&broken, "src/lib.rs", b"pub fn oops() -> u32 { \"not a number\" }\n");
+    write(
+        &broken,
+        "src/lib.rs",
+        b"pub fn oops() -> u32 { \"not a number\" }\n",
+    );
     let failed = run(sluice_build().arg(&broken));
     assert!(!failed.status.success());
     let stderr = text(&failed.stderr);
     assert!(stderr.contains("mismatched types"), "{stderr}");
-    assert!(stderr.contains("failed") && stderr.contains("cargo's output is above"), "{stderr}");
+    assert!(
+        stderr.contains("failed") && stderr.contains("cargo's output is above"),
+        "{stderr}"
+    );
 
     // A library that is not a cdylib produces no component.
-    write(&broken, "Cargo.toml", b"[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n");
+    write(
+        &broken,
+        "Cargo.toml",
+        b"[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    );
     let no_cdylib = run(sluice_build().arg(&broken));
     assert!(!no_cdylib.status.success());
     let stderr = text(&no_cdylib.stderr);
-    assert!(stderr.contains("no `crate-type = [\"cdylib\"]` library"), "{stderr}");
+    assert!(
+        stderr.contains("no `crate-type = [\"cdylib\"]` library"),
+        "{stderr}"
+    );
 }

@@ -61,7 +61,13 @@ pub fn inspect(dir: &Path) -> Result<CrateInfo, BuildError> {
     }
     let output = run_captured(
         Command::new("cargo")
-            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
             .arg(&manifest),
     )?;
     if !output.status.success() {
@@ -75,12 +81,15 @@ pub fn inspect(dir: &Path) -> Result<CrateInfo, BuildError> {
             manifest: manifest.clone(),
             reason: format!("cargo metadata printed no JSON: {err}"),
         })?;
-    crate_info(dir, &manifest, &metadata).map_err(|reason| BuildError::Manifest { manifest, reason })
+    crate_info(dir, &manifest, &metadata)
+        .map_err(|reason| BuildError::Manifest { manifest, reason })
 }
 
 /// The package of `manifest` in `cargo metadata` output, and where its `.wasm` lands.
 fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo, String> {
-    let wanted = manifest.canonicalize().unwrap_or_else(|_| manifest.to_owned());
+    let wanted = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_owned());
     let package = metadata["packages"]
         .as_array()
         .into_iter()
@@ -108,7 +117,10 @@ fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo
                 .is_some_and(|types| types.iter().any(|kind| kind == "cdylib"))
         })
         .ok_or("it has no `crate-type = [\"cdylib\"]` library, so cargo builds no .wasm")?;
-    let lib_name = lib["name"].as_str().ok_or("its library has no name")?.replace('-', "_");
+    let lib_name = lib["name"]
+        .as_str()
+        .ok_or("its library has no name")?
+        .replace('-', "_");
     let target_dir = metadata["target_directory"]
         .as_str()
         .ok_or("cargo metadata names no target directory")?;
@@ -225,7 +237,9 @@ pub fn install(krate: &CrateInfo, deploy: &Path) -> Result<Vec<Installed>, Build
             .collect();
         files.sort();
         for file in files {
-            let Some(name) = file.file_name() else { continue };
+            let Some(name) = file.file_name() else {
+                continue;
+            };
             let to = deploy.join(folder).join(name);
             if to.exists() {
                 done.push(Installed::Kept(to));
@@ -275,10 +289,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let manifest = dir.path().join("Cargo.toml");
         std::fs::write(&manifest, "").expect("manifest");
-        let info = crate_info(dir.path(), &manifest, &metadata(&manifest, json!(["cdylib"])))
-            .expect("info");
+        let info = crate_info(
+            dir.path(),
+            &manifest,
+            &metadata(&manifest, json!(["cdylib"])),
+        )
+        .expect("info");
         assert_eq!(info.component_id, "my-thing");
-        assert_eq!(info.wasm, Path::new("/t/wasm32-wasip2/release/my_thing.wasm"));
+        assert_eq!(
+            info.wasm,
+            Path::new("/t/wasm32-wasip2/release/my_thing.wasm")
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ mod tests {
         let parent = tempfile::tempdir().expect("temp dir");
         let sdk = SdkDependency::Version("0.1.0".into());
         let err = create("../escape", Kind::Json, parent.path(), sdk).expect_err("bad name");
-        assert!(err.to_string().contains("not a usable component name"), "{err}");
+        assert!(
+            err.to_string().contains("not a usable component name"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_dir(parent.path()).expect("dir").count(), 0);
     }
 

@@ -104,10 +104,16 @@ impl SdkDependency {
         // A JSON string is a valid TOML basic string: the same escapes, `\uXXXX` included.
         match self {
             SdkDependency::Path(path) => {
-                format!("sluice-sdk = {{ path = {} }}\n", serde_json::Value::from(path.as_str()))
+                format!(
+                    "sluice-sdk = {{ path = {} }}\n",
+                    serde_json::Value::from(path.as_str())
+                )
             }
             SdkDependency::Version(version) => {
-                format!("sluice-sdk = {}\n", serde_json::Value::from(version.as_str()))
+                format!(
+                    "sluice-sdk = {}\n",
+                    serde_json::Value::from(version.as_str())
+                )
             }
         }
     }
@@ -123,7 +129,11 @@ pub struct File {
 /// Every file of a new crate named `name`: `Cargo.toml`, `src/lib.rs`, `README.md`, and its
 /// ingress (or actor) file under `deploy/`, laid out as in a deploy directory. `name` must
 /// have passed [`validate_name`].
-pub fn crate_files(name: &str, kind: Kind, sdk: &SdkDependency) -> Result<Vec<File>, TemplateError> {
+pub fn crate_files(
+    name: &str,
+    kind: Kind,
+    sdk: &SdkDependency,
+) -> Result<Vec<File>, TemplateError> {
     let dependencies = format!("{}{}", sdk.line(), kind.extra_dependencies());
     let vars: &[(&str, &str)] = &[("name", name), ("dependencies", &dependencies)];
     let (deploy_path, deploy_template) = kind.deploy_file(name);
@@ -182,17 +192,32 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> Result<String, TemplateE
 
 /// Names Cargo refuses for a package, or that would shadow a crate every component uses.
 const RESERVED: &[&str] = &[
-    "std", "core", "alloc", "proc_macro", "proc-macro", "test", "build", "deps", "examples",
-    "incremental", "sluice-sdk", "sluice_sdk", "serde", "con", "prn", "aux", "nul",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "proc-macro",
+    "test",
+    "build",
+    "deps",
+    "examples",
+    "incremental",
+    "sluice-sdk",
+    "sluice_sdk",
+    "serde",
+    "con",
+    "prn",
+    "aux",
+    "nul",
 ];
 
 /// Rust's keywords: Cargo refuses them as package names.
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
-    "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-    "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
+    "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
+    "priv", "typeof", "unsized", "virtual", "yield", "try",
 ];
 
 /// Longest name accepted; it is also a route segment, a topic segment and a file name.
@@ -243,7 +268,10 @@ mod tests {
         );
         assert_eq!(text.as_deref(), Ok("a hi b {x} hi"));
         assert_eq!(render("", &[]).as_deref(), Ok(""));
-        assert_eq!(render("no placeholders }}", &[]).as_deref(), Ok("no placeholders }}"));
+        assert_eq!(
+            render("no placeholders }}", &[]).as_deref(),
+            Ok("no placeholders }}")
+        );
     }
 
     #[test]
@@ -252,7 +280,10 @@ mod tests {
             render("x {{nmae}}", &[("name", "a")]),
             Err(TemplateError::UnknownKey("nmae".into()))
         );
-        assert_eq!(render("abc {{name", &[("name", "a")]), Err(TemplateError::Unclosed(4)));
+        assert_eq!(
+            render("abc {{name", &[("name", "a")]),
+            Err(TemplateError::Unclosed(4))
+        );
         assert_eq!(
             render("{{name}} {{", &[("name", "a")]),
             Err(TemplateError::Unclosed(9))
@@ -277,9 +308,18 @@ mod tests {
                 Kind::Actor => "deploy/actors/my-thing.yaml",
                 Kind::Sse | Kind::Json => "deploy/ingresses/my-thing.yaml",
             };
-            assert_eq!(paths, ["Cargo.toml", "src/lib.rs", "README.md", deploy], "{kind}");
+            assert_eq!(
+                paths,
+                ["Cargo.toml", "src/lib.rs", "README.md", deploy],
+                "{kind}"
+            );
             for file in &files {
-                assert!(!file.text.contains("{{"), "{kind} {}: {}", file.path, file.text);
+                assert!(
+                    !file.text.contains("{{"),
+                    "{kind} {}: {}",
+                    file.path,
+                    file.text
+                );
                 assert!(file.text.contains("my-thing"), "{kind} {}", file.path);
             }
         }
@@ -298,9 +338,17 @@ mod tests {
             "{manifest}"
         );
         assert!(manifest.contains("serde = { version = \"1\""), "{manifest}");
-        let json = crate_files("ticker", Kind::Json, &SdkDependency::Version("0.1.0".into()))
-            .expect("renders");
-        assert!(json[0].text.contains("sluice-sdk = \"0.1.0\"\n"), "{}", json[0].text);
+        let json = crate_files(
+            "ticker",
+            Kind::Json,
+            &SdkDependency::Version("0.1.0".into()),
+        )
+        .expect("renders");
+        assert!(
+            json[0].text.contains("sluice-sdk = \"0.1.0\"\n"),
+            "{}",
+            json[0].text
+        );
         assert!(!json[0].text.contains("serde ="), "{}", json[0].text);
     }
 
@@ -319,7 +367,10 @@ mod tests {
                 let yaml = &files[3].text;
                 if kind == Kind::Actor {
                     let spec = crate::deploy::actors::ActorSpec::parse(yaml).expect(yaml);
-                    assert_eq!((spec.actor_type.as_str(), spec.component_id.as_str()), (name, name));
+                    assert_eq!(
+                        (spec.actor_type.as_str(), spec.component_id.as_str()),
+                        (name, name)
+                    );
                 } else {
                     let spec = crate::deploy::IngressSpec::parse(yaml).expect(yaml);
                     assert_eq!(spec.component_id, name);
@@ -344,7 +395,14 @@ mod tests {
 
     #[test]
     fn accepts_names_that_are_crate_names_and_component_ids() {
-        for name in ["a", "hello", "order-events", "sku_actor2", "x-1-y", &"a".repeat(64)] {
+        for name in [
+            "a",
+            "hello",
+            "order-events",
+            "sku_actor2",
+            "x-1-y",
+            &"a".repeat(64),
+        ] {
             assert_eq!(validate_name(name), Ok(()), "{name}");
         }
     }

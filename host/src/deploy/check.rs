@@ -48,9 +48,7 @@ pub struct Checked {
 pub async fn check(dir: &Path) -> Checked {
     let mut checked = Checked::default();
     if !dir.is_dir() {
-        checked
-            .problems
-            .push(Problem::new(dir, "not a directory"));
+        checked.problems.push(Problem::new(dir, "not a directory"));
         return checked;
     }
     let config_file = dir.join("sluice.yaml");
@@ -59,9 +57,10 @@ pub async fn check(dir: &Path) -> Checked {
     let store = match SqliteStore::open_in_memory() {
         Ok(store) => Arc::new(store),
         Err(err) => {
-            checked
-                .problems
-                .push(Problem::new(dir, format!("cannot open an in-memory store: {err}")));
+            checked.problems.push(Problem::new(
+                dir,
+                format!("cannot open an in-memory store: {err}"),
+            ));
             return checked;
         }
     };
@@ -130,7 +129,9 @@ fn host_config(dir: &Path, config_file: &Path, checked: &mut Checked) -> HostCon
     if let Some(auth) = &config.auth
         && let Err(AuthSetupError::File { file, reason }) = Authenticator::load(auth, dir)
     {
-        checked.problems.push(Problem::new(Path::new(&file), reason));
+        checked
+            .problems
+            .push(Problem::new(Path::new(&file), reason));
     }
     if let Err(reason) = CorsPolicy::from_config(&config.cors) {
         checked.problems.push(Problem::new(config_file, reason));
@@ -166,13 +167,15 @@ fn check_grants(dir: &Path, checked: &mut Checked) {
 }
 
 fn read<T>(file: &Path, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
-    std::fs::read_to_string(file).ok().as_deref().and_then(parse)
+    std::fs::read_to_string(file)
+        .ok()
+        .as_deref()
+        .and_then(parse)
 }
 
 fn grant_problems(file: &Path, acl: &Acl, checked: &Checked, problems: &mut Vec<Problem>) {
     for grant in acl.grants() {
-        if let Some(reason) = grant_problem(grant, checked.edges.as_deref(), &checked.actor_types)
-        {
+        if let Some(reason) = grant_problem(grant, checked.edges.as_deref(), &checked.actor_types) {
             problems.push(Problem::new(file, format!("acl grant '{grant}' {reason}")));
         }
     }
@@ -276,7 +279,11 @@ mod tests {
             reason,
             "names edge 'orders', which the store does not have (seed/*.json creates: skus)"
         );
-        assert!(problem("orders:read", Some(&[])).expect("problem").ends_with("creates: none)"));
+        assert!(
+            problem("orders:read", Some(&[]))
+                .expect("problem")
+                .ends_with("creates: none)")
+        );
         assert_eq!(problem("orders:read", None), None);
     }
 
