@@ -448,3 +448,35 @@ fn build_says_what_is_wrong_with_a_crate() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_of_a_postgresql_deploy_connects_to_nothing_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    // Port 1 on loopback: nothing listens there, so a connection attempt would fail.
+    write(
+        dir,
+        "sluice.yaml",
+        b"store: postgres://app:s3cret@127.0.0.1:1/shop\n",
+    );
+    write(dir, "components/hello.wasm", hello_wasm());
+    write(
+        dir,
+        "ingresses/a.yaml",
+        ingress("a", "hello", "api/a", "[orders:read]").as_bytes(),
+    );
+    let checked = run(sluice().arg("check").arg(dir));
+    assert_success(&checked);
+    let out = text(&checked.stdout);
+    assert!(
+        out.contains(
+            "note: store postgres://app:***@127.0.0.1:1/shop (PostgreSQL) was not connected to"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"), "{out}");
+    assert!(
+        out.contains("1 ingress(es) [a]") && out.contains("edges not checked"),
+        "{out}"
+    );
+}
