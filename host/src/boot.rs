@@ -183,7 +183,7 @@ async fn open_bus(config: &HostConfig, config_file: &Path) -> Result<Arc<dyn Eve
 }
 
 /// A store URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -1,5 +1,7 @@
 //! The `sluice` command line.
 
+mod author_commands;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -72,6 +74,35 @@ enum Command {
         #[command(subcommand)]
         command: ActorCommand,
     },
+    /// Create a component crate DIR/NAME from a template, with its ingress (or actor) file.
+    New {
+        /// The component's name: its crate name, componentId and route segment.
+        name: String,
+        /// sse: follows a bus topic; json: answers one value; actor: an actor type.
+        #[arg(long, default_value = "sse")]
+        kind: sluice::author::template::Kind,
+        /// Where to create the crate's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The guest SDK to depend on by path (default: this checkout's guest-sdk/, else the
+        /// registry's sluice-sdk of this version).
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
+    /// Build component crates for wasm32-wasip2 (release, cargo's own target directory) and
+    /// copy each .wasm into DIR/components/ and its new ingress or actor files into DIR.
+    Build {
+        /// Component crates (default: the current directory).
+        crates: Vec<PathBuf>,
+        /// The deploy directory to copy into.
+        #[arg(long)]
+        deploy: Option<PathBuf>,
+    },
+    /// Check a deploy directory without serving it: one line per problem, exit 1 on any.
+    Check {
+        /// The deploy directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,12 +137,22 @@ fn token(subject: &str, scope: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The log filter without `RUST_LOG`: the authoring tools print their own report, so their
+/// log shows only warnings.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::New { .. } | Command::Build { .. } | Command::Check { .. } => "warn",
+        _ => "info",
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(default_log_filter(&cli.command))
+        }),
     );
     match cli.log_format {
         // Colours only for a person at a terminal, never into a log file.
@@ -129,6 +170,14 @@ async fn main() -> anyhow::Result<()> {
             server,
         } => publish(&topic, &event, &data, &server).await,
         Command::Token { subject, scope } => token(&subject, &scope),
+        Command::New {
+            name,
+            kind,
+            dir,
+            sdk_path,
+        } => author_commands::new(&name, kind, &dir, sdk_path.as_deref()),
+        Command::Build { crates, deploy } => author_commands::build(&crates, deploy.as_deref()),
+        Command::Check { dir } => author_commands::check(&dir).await,
         Command::Actor {
             command:
                 ActorCommand::Send {

@@ -61,6 +61,16 @@ impl fmt::Display for Permission {
 }
 
 impl Permission {
+    /// The resource path's segments (`*` where any one segment matches).
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The action (`*` for every action).
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
     /// Does this grant allow `action` on `resource` (a `/`-separated path)?
     pub fn allows(&self, resource: &str, action: &str) -> bool {
         (self.action == "*" || self.action == action)
@@ -86,6 +96,11 @@ impl Acl {
             .map(|entry| entry.as_ref().parse())
             .collect::<Result<_, _>>()?;
         Ok(Self { grants })
+    }
+
+    /// Every grant, as written.
+    pub fn grants(&self) -> &[Permission] {
+        &self.grants
     }
 
     /// Is `action` on `resource` granted?

@@ -221,7 +221,7 @@ impl IngressSpec {
 }
 
 /// A file stem under `components/`: no path separators, no leading `.` (so no `..`).
-pub(super) fn is_component_id(id: &str) -> bool {
+pub(crate) fn is_component_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('.')
         && id

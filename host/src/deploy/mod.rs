@@ -6,6 +6,7 @@
 //! ingresses use it.
 
 pub mod actors;
+pub mod check;
 pub mod demo;
 pub mod manifest;
 mod seed;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use check::{Checked, check};
 pub use manifest::{BodyMode, IngressSpec};
 pub use seed::seed_store;
 
