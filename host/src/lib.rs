@@ -2,7 +2,7 @@
 //!
 //! The modules follow a request: [`server`] accepts it, [`route`] finds the ingress,
 //! [`auth`] checks the caller, [`negotiate`] picks SSE or JSON, [`params`] resolves parameters, [`runtime`] instantiates
-//! the component, and [`encode`] turns what it yields into bytes. [`actors`] runs actor
+//! the component, and [`encode`] turns what it yields into bytes; [`metrics`] counts it all. [`actors`] runs actor
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
 //! loads a deploy directory; [`boot`] puts it all together.
@@ -16,6 +16,7 @@ pub mod config;
 pub mod cors;
 pub mod deploy;
 pub mod encode;
+pub mod metrics;
 pub mod negotiate;
 pub mod params;
 pub mod route;
