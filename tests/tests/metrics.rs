@@ -60,7 +60,10 @@ async fn scrape(host: &Host) -> (String, Scrape) {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let text = response.text().await.expect("text");
-    assert!(text.ends_with("# EOF\n"), "an OpenMetrics exposition ends with # EOF");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "an OpenMetrics exposition ends with # EOF"
+    );
     let lines = text.lines().map(|line| Ok(line.to_owned()));
     let parsed = Scrape::parse(lines).expect("the scrape parses");
     (text, parsed)
@@ -110,9 +113,17 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
     let host = host().await;
 
     // A JSON request, a route that matches nothing, and callers turned away three ways.
-    let lookup = host.json("/ingress/api/skus/PROD-001").send().await.expect("lookup");
+    let lookup = host
+        .json("/ingress/api/skus/PROD-001")
+        .send()
+        .await
+        .expect("lookup");
     assert_eq!(lookup.status(), 200);
-    let missing = host.json("/ingress/no/such/route").send().await.expect("404");
+    let missing = host
+        .json("/ingress/no/such/route")
+        .send()
+        .await
+        .expect("404");
     assert_eq!(missing.status(), 404);
     let no_token = host.json("/ingress/api/whoami").send().await.expect("401");
     assert_eq!(no_token.status(), 401);
@@ -151,8 +162,8 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
 
     // An SSE stream that receives two events, then its client leaves.
     let (_, before) = scrape(&host).await;
-    let published_before = value(&before, "sluice_bus_publishes_total", &[("result", "ok")])
-        .unwrap_or(0.0);
+    let published_before =
+        value(&before, "sluice_bus_publishes_total", &[("result", "ok")]).unwrap_or(0.0);
     let mut events = host.stream("/ingress/api/orders/ORD-M/events").await;
     scrape_until(&host, "one bus subscriber", |s| {
         value(s, "sluice_bus_subscribers", &[]) == Some(1.0)
@@ -195,7 +206,15 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
     assert_eq!(request("api/skus/stock-commands", "json", "2xx"), 1.0);
     assert_eq!(request("api/orders/events", "sse", "2xx"), 1.0);
     assert_eq!(
-        value(&after, "sluice_requests_total", &[("ingress", "api/whoami"), ("mode", "json"), ("status", "2xx")]),
+        value(
+            &after,
+            "sluice_requests_total",
+            &[
+                ("ingress", "api/whoami"),
+                ("mode", "json"),
+                ("status", "2xx")
+            ]
+        ),
         None,
         "no whoami call got through"
     );
@@ -217,14 +236,24 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
     assert_eq!(must(&after, "sluice_sse_events_sent_total", &stream), 2.0);
     assert!(must(&after, "sluice_sse_sent_bytes_total", &stream) > 0.0);
     assert_eq!(
-        must(&after, "sluice_sse_time_to_first_event_seconds_count", &stream),
+        must(
+            &after,
+            "sluice_sse_time_to_first_event_seconds_count",
+            &stream
+        ),
         1.0
     );
     assert_eq!(
         must(&after, "sluice_sse_stream_duration_seconds_count", &stream),
         1.0
     );
-    for reason in ["slow_consumer", "lifetime", "drain", "component_failed", "component_ended"] {
+    for reason in [
+        "slow_consumer",
+        "lifetime",
+        "drain",
+        "component_failed",
+        "component_ended",
+    ] {
         assert_eq!(
             value(
                 &after,
@@ -247,7 +276,10 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
 
     // Instances: each request instantiated once, and its guest ran for some CPU time.
     let lookup = [("ingress", "api/skus/lookup")];
-    assert_eq!(must(&after, "sluice_instantiation_seconds_count", &lookup), 1.0);
+    assert_eq!(
+        must(&after, "sluice_instantiation_seconds_count", &lookup),
+        1.0
+    );
     assert!(must(&after, "sluice_guest_cpu_seconds_total", &lookup) > 0.0);
     assert_eq!(must(&after, "sluice_instances_live", &[]), 0.0);
     assert!(must(&after, "sluice_instances_capacity", &[]) > 0.0);
@@ -264,7 +296,10 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
     // Actors: one call to `sku`, one to a type that is not deployed (not a label value).
     let sku = [("actor_type", "sku")];
     assert_eq!(must(&after, "sluice_actor_calls_total", &sku), 1.0);
-    assert_eq!(must(&after, "sluice_actor_call_duration_seconds_count", &sku), 1.0);
+    assert_eq!(
+        must(&after, "sluice_actor_call_duration_seconds_count", &sku),
+        1.0
+    );
     assert_eq!(
         must(
             &after,
@@ -277,7 +312,10 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
         !text.contains("no-such-type"),
         "a caller's actor type is never a label"
     );
-    assert!(!text.contains("ORD-M"), "a route parameter is never a label");
+    assert!(
+        !text.contains("ORD-M"),
+        "a route parameter is never a label"
+    );
 
     // The boot is the first deploy load.
     assert_eq!(
@@ -307,8 +345,11 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
 async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let host = Host::demo_with(&[("sluice.yaml", "store: sluice.db\ndispatchTimeoutSeconds: 1\n")])
-        .await;
+    let host = Host::demo_with(&[(
+        "sluice.yaml",
+        "store: sluice.db\ndispatchTimeoutSeconds: 1\n",
+    )])
+    .await;
     let mut slow = tokio::net::TcpStream::connect(host.addr)
         .await
         .expect("connect");
@@ -327,7 +368,10 @@ async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
 
     // Events of 64 KiB until the host gives up on the client: the socket buffers, then
     // the stream's own buffer fill up, and a burst waits longer than the dispatch timeout.
-    let slow_consumer = [("ingress", "api/orders/events"), ("reason", "slow_consumer")];
+    let slow_consumer = [
+        ("ingress", "api/orders/events"),
+        ("reason", "slow_consumer"),
+    ];
     let payload = "x".repeat(64 * 1024);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 0;
@@ -336,16 +380,27 @@ async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
         if value(&scrape, "sluice_sse_stream_ends_total", &slow_consumer) == Some(1.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "the slow client was never cut off");
+        assert!(
+            Instant::now() < deadline,
+            "the slow client was never cut off"
+        );
         for _ in 0..8 {
-            host.publish("actors/order/ORD-S", "checkpoint", json!({"n": n, "pad": payload}))
-                .await;
+            host.publish(
+                "actors/order/ORD-S",
+                "checkpoint",
+                json!({"n": n, "pad": payload}),
+            )
+            .await;
             n += 1;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let scrape = scrape_until(&host, "the stream closed", |s| {
-        value(s, "sluice_sse_streams_open", &[("ingress", "api/orders/events")]) == Some(0.0)
+        value(
+            s,
+            "sluice_sse_streams_open",
+            &[("ingress", "api/orders/events")],
+        ) == Some(0.0)
     })
     .await;
     assert_eq!(
@@ -358,6 +413,10 @@ async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
         "cut off by the host, not gone by itself"
     );
     assert!(
-        must(&scrape, "sluice_sse_events_sent_total", &[("ingress", "api/orders/events")]) > 0.0
+        must(
+            &scrape,
+            "sluice_sse_events_sent_total",
+            &[("ingress", "api/orders/events")]
+        ) > 0.0
     );
 }

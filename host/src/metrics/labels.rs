@@ -159,7 +159,9 @@ pub enum PublishResult {
 }
 
 impl PublishResult {
-    pub fn of(result: &Result<crate::backends::bus::Published, crate::backends::bus::BusError>) -> Self {
+    pub fn of(
+        result: &Result<crate::backends::bus::Published, crate::backends::bus::BusError>,
+    ) -> Self {
         match result {
             Ok(published) if published.duplicate => PublishResult::Duplicate,
             Ok(_) => PublishResult::Ok,

@@ -40,8 +40,7 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// Buckets, in seconds. Time to first event runs from instantiation (milliseconds) to
 /// a quiet topic's first publish (minutes).
 const FIRST_EVENT_BUCKETS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    300.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 const STREAM_DURATION_BUCKETS: [f64; 11] = [
     0.1, 1.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 86400.0,

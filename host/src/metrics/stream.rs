@@ -58,7 +58,11 @@ pub struct StreamTelemetry {
 impl Metrics {
     /// Start counting a stream of `ingress` admitted at `admitted`: it is open from now
     /// until the returned guard is dropped with the response body.
-    pub fn open_stream(&self, ingress: &str, admitted: Instant) -> (Arc<StreamTelemetry>, OpenStream) {
+    pub fn open_stream(
+        &self,
+        ingress: &str,
+        admitted: Instant,
+    ) -> (Arc<StreamTelemetry>, OpenStream) {
         let labels = IngressLabels {
             ingress: ingress.to_owned(),
         };
@@ -90,7 +94,9 @@ impl StreamTelemetry {
             return;
         }
         self.events.inc_by(events);
-        if !self.first_seen.load(Ordering::Relaxed) && !self.first_seen.swap(true, Ordering::Relaxed) {
+        if !self.first_seen.load(Ordering::Relaxed)
+            && !self.first_seen.swap(true, Ordering::Relaxed)
+        {
             self.first_event
                 .observe(self.admitted.elapsed().as_secs_f64());
         }
@@ -178,7 +184,9 @@ mod tests {
         metrics
             .streams
             .open
-            .get_or_create(&IngressLabels { ingress: "i".into() })
+            .get_or_create(&IngressLabels {
+                ingress: "i".into(),
+            })
             .get()
     }
 
@@ -223,7 +231,10 @@ mod tests {
         let observed = || {
             let line = r#"sluice_sse_time_to_first_event_seconds_count{ingress="i"} "#;
             let text = metrics.encode();
-            let value = text.lines().find_map(|l| l.strip_prefix(line)).map(str::to_owned);
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(line))
+                .map(str::to_owned);
             value.expect("the histogram is encoded")
         };
         telemetry.delivered(0);

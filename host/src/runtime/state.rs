@@ -167,7 +167,10 @@ mod tests {
             spins = std::hint::black_box(spins.wrapping_add(1));
         }
         assert!(since.lap() > BUDGET);
-        assert!(since.lap() < BUDGET, "a lap starts where the last one ended");
+        assert!(
+            since.lap() < BUDGET,
+            "a lap starts where the last one ended"
+        );
     }
 
     #[test]
