@@ -420,3 +420,97 @@ async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
         ) > 0.0
     );
 }
+
+const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
+spec:
+  type: http
+  componentId: sse-fails-after
+  properties:
+    route: api/test/fails-after/{n}
+    httpMethod: get
+    isPublic: true
+";
+
+/// Streams that the component ends, that it fails, and that outlive
+/// `maxStreamLifetimeSeconds` are each counted under their own reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apart() {
+    let host = Host::demo_with(&[
+        (
+            "sluice.yaml",
+            "store: sluice.db\nmaxStreamLifetimeSeconds: 2\n",
+        ),
+        ("ingresses/fails-after.yaml", FAILS_AFTER),
+    ])
+    .await;
+    let read_to_end = |path: &'static str| {
+        let request = host.sse(path);
+        async move {
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status(), 200, "{path}");
+            response.text().await.expect("body")
+        }
+    };
+    assert_eq!(
+        read_to_end("/ingress/api/hello").await,
+        "data: \"Hello world\"\n\n"
+    );
+    let failed = read_to_end("/ingress/api/test/fails-after/2").await;
+    assert!(
+        failed.ends_with("\"code\":\"COMPONENT_FAILED\",\"message\":\"the component failed\"}\n\n")
+    );
+    let outlived = read_to_end("/ingress/api/orders/ORD-L/events").await;
+    assert!(
+        outlived.ends_with(":stream ended by the server; reconnect\n\n"),
+        "{outlived}"
+    );
+
+    let ends = |ingress, reason| [("ingress", ingress), ("reason", reason)];
+    let scrape = scrape_until(&host, "three streams ended", |s| {
+        value(
+            s,
+            "sluice_sse_stream_ends_total",
+            &ends("api/hello", "component_ended"),
+        ) == Some(1.0)
+            && value(
+                s,
+                "sluice_sse_stream_ends_total",
+                &ends("test/fails-after", "component_failed"),
+            ) == Some(1.0)
+            && value(
+                s,
+                "sluice_sse_stream_ends_total",
+                &ends("api/orders/events", "lifetime"),
+            ) == Some(1.0)
+    })
+    .await;
+    let series: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "sluice_sse_stream_ends_total")
+        .collect();
+    assert_eq!(series.len(), 3, "no other end was counted: {series:?}");
+    let events = |ingress| {
+        must(
+            &scrape,
+            "sluice_sse_events_sent_total",
+            &[("ingress", ingress)],
+        )
+    };
+    assert_eq!(events("api/hello"), 1.0);
+    assert_eq!(
+        events("test/fails-after"),
+        3.0,
+        "two ticks and the error event"
+    );
+    assert_eq!(events("api/orders/events"), 0.0);
+    assert_eq!(
+        value(
+            &scrape,
+            "sluice_sse_time_to_first_event_seconds_count",
+            &[("ingress", "api/orders/events")]
+        ),
+        Some(0.0),
+        "a stream with no event has no time to its first"
+    );
+}
