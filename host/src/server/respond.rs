@@ -281,9 +281,8 @@ fn pull(
     id: String,
     telemetry: Arc<StreamTelemetry>,
 ) -> impl Stream<Item = Burst> + Send {
-    futures::stream::unfold(Some(instance), move |instance| {
+    futures::stream::unfold((Some(instance), telemetry), move |(instance, telemetry)| {
         let id = id.clone();
-        let telemetry = telemetry.clone();
         async move {
             let mut instance = instance?;
             let mut out = BytesMut::new();
@@ -299,7 +298,7 @@ fn pull(
                         bytes: out.freeze(),
                         events: records.len() as u64,
                     };
-                    Some((burst, Some(instance)))
+                    Some((burst, (Some(instance), telemetry)))
                 }
                 Err(trap) => {
                     tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
@@ -309,7 +308,7 @@ fn pull(
                         bytes: out.freeze(),
                         events: 1,
                     };
-                    Some((burst, None))
+                    Some((burst, (None, telemetry)))
                 }
             }
         }
