@@ -80,12 +80,17 @@ fn sample<'a>(scrape: &'a Scrape, name: &str, labels: &[(&str, &str)]) -> Option
     })
 }
 
-/// The value of a counter, gauge or untyped sample; `None` when there is no such series.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    match &sample(scrape, name, labels)?.value {
-        Parsed::Counter(v) | Parsed::Gauge(v) | Parsed::Untyped(v) => Some(*v),
-        other => panic!("{name} is not a single value: {other:?}"),
+/// The value of a counter, gauge or untyped sample.
+fn single(sample: &Sample) -> f64 {
+    match &sample.value {
+        Parsed::Counter(v) | Parsed::Gauge(v) | Parsed::Untyped(v) => *v,
+        other => panic!("{} is not a single value: {other:?}", sample.metric),
     }
+}
+
+/// The value of the series `name` with exactly `labels`; `None` when there is none.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    sample(scrape, name, labels).map(single)
 }
 
 /// Like [`value`], for a series that must exist.
@@ -513,4 +518,47 @@ async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apa
         Some(0.0),
         "a stream with no event has no time to its first"
     );
+}
+
+/// A stream open when the host drains ends as `drain`. The listener is closed by then, so
+/// the registry is read from the host itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_open_when_the_host_drains_ends_as_drain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    let booted = sluice::boot(dir.path(), Some(([127, 0, 0, 1], 0).into()))
+        .await
+        .expect("host boots");
+    let addr = booted.server.local_addr().expect("bound");
+    let metrics = booted.server.app().metrics.clone();
+    let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
+    let stopped = tokio::spawn(booted.server.run(async {
+        let _ = triggered.await;
+    }));
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/ingress/api/orders/ORD-D/events"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    trigger.send(()).expect("the host is running");
+    let body = response.text().await.expect("body");
+    assert!(
+        body.ends_with(":stream ended by the server; reconnect\n\n"),
+        "{body}"
+    );
+    stopped.await.expect("the host stopped");
+
+    let text = metrics.encode();
+    let parsed = Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses");
+    let ends: Vec<_> = parsed
+        .samples
+        .iter()
+        .filter(|s| s.metric == "sluice_sse_stream_ends_total")
+        .map(|s| (s.labels.get("reason").map(str::to_owned), single(s)))
+        .collect();
+    assert_eq!(ends, [(Some("drain".to_owned()), 1.0)]);
+    let open = [("ingress", "api/orders/events")];
+    assert_eq!(must(&parsed, "sluice_sse_streams_open", &open), 0.0);
 }
