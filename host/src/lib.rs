@@ -2,10 +2,10 @@
 //!
 //! The modules follow a request: [`server`] accepts it, [`route`] finds the ingress,
 //! [`auth`] checks the caller, [`negotiate`] picks SSE or JSON, [`params`] resolves parameters, [`runtime`] instantiates
-//! the component, and [`encode`] turns what it yields into bytes; [`metrics`] counts it all. [`actors`] runs actor
+//! the component, and [`encode`] turns what it yields into bytes. [`actors`] runs actor
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
-//! loads a deploy directory; [`boot`] puts it all together.
+//! loads a deploy directory; [`boot`] puts it all together. [`metrics`] counts what happens.
 
 pub mod actors;
 pub mod auth;
