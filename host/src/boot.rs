@@ -14,6 +14,7 @@ use crate::capabilities::Backends;
 use crate::config::HostConfig;
 use crate::cors::CorsPolicy;
 use crate::deploy::{self, Problem};
+use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::server::{App, Server};
 
@@ -101,8 +102,10 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
                 .map_or_else(|| config.store.clone(), |pg| redact(&pg.url)),
             reason: err.to_string(),
         })?;
-    let bus = open_bus(&config, &config_file).await?;
+    let metrics = Arc::new(Metrics::new());
+    let bus = metrics.instrument_bus(open_bus(&config, &config_file).await?);
     let runtime = Arc::new(Runtime::new(config.runtime())?);
+    metrics.watch(runtime.clone(), bus.clone());
     let (actors, actor_problems) = deploy::actors::load(
         dir,
         &runtime,
@@ -117,7 +120,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         crate::actors::relay::spawn(actor_state, bus.clone());
     }
     let backends = Backends {
-        actors: Arc::new(actors),
+        actors: metrics.instrument_actors(Arc::new(actors)),
         bus,
         store,
     };
@@ -127,6 +130,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             source,
         })?;
     problems.extend(deploy_problems);
+    metrics.deploy_loaded(problems.is_empty());
     if config.auth.is_none() {
         for ingress in deployment
             .ingresses
@@ -151,6 +155,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         index_page: std::fs::read(dir.join("public").join("index.html"))
             .ok()
             .map(Into::into),
+        metrics,
     };
     let server = Server::bind(addr, app)
         .await

@@ -6,7 +6,8 @@
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
 //! loads a deploy directory (and [`deploy::check`]s one); [`boot`] puts it all together.
-//! [`author`] holds the tools for component authors: `sluice new` and `sluice build`.
+//! [`metrics`] counts what happens. [`author`] holds the tools for component authors:
+//! `sluice new` and `sluice build`.
 
 pub mod actors;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod cors;
 pub mod deploy;
 pub mod encode;
+pub mod metrics;
 pub mod negotiate;
 pub mod params;
 pub mod route;

@@ -45,6 +45,7 @@ impl actors::Host for InstanceState {
             });
         }
         let backend = self.context.backends.actors.clone();
+        self.pause_cpu_budget();
         let outcome = backend
             .message(&actor_type, &actor_id, batch, preview)
             .await;

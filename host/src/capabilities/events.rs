@@ -72,6 +72,7 @@ impl events::Host for InstanceState {
             }
         }
         let bus = Arc::clone(&self.context.backends.bus);
+        self.pause_cpu_budget();
         let subscribed = bus.subscribe(&topics, &event_types, after).await;
         // Time spent waiting for the bus is not the guest's CPU time.
         self.start_cpu_budget();
@@ -105,6 +106,8 @@ impl events::Host for InstanceState {
                 "the same subscription was listed twice".into(),
             )));
         }
+        // From here on the host waits: the guest's CPU time stops.
+        self.pause_cpu_budget();
         let mut subs = Vec::with_capacity(by_rep.len());
         for (entry, index) in self.table.iter_entries(by_rep) {
             let sub = entry?

@@ -23,6 +23,7 @@ impl query::Host for InstanceState {
             Err(error) => return Ok(Err(error)),
         };
         let store = self.context.backends.store.clone();
+        self.pause_cpu_budget();
         let outcome = store.query(&query).await;
         self.start_cpu_budget();
         Ok(match outcome {

@@ -273,10 +273,13 @@ impl Instance {
         request: &bindings::types::Request,
     ) -> wasmtime::Result<Handled> {
         self.store.data_mut().start_cpu_budget();
-        self.bindings
+        let handled = self
+            .bindings
             .sluice_ingress_handler()
             .call_handle(&mut self.store, request)
-            .await
+            .await;
+        self.store.data_mut().pause_cpu_budget();
+        handled
     }
 
     /// Up to `max` records (at least one); empty when the stream has ended.
@@ -286,11 +289,19 @@ impl Instance {
         max: u32,
     ) -> wasmtime::Result<Vec<String>> {
         self.store.data_mut().start_cpu_budget();
-        self.bindings
+        let records = self
+            .bindings
             .sluice_ingress_handler()
             .record_stream()
             .call_next_batch(&mut self.store, stream, max)
-            .await
+            .await;
+        self.store.data_mut().pause_cpu_budget();
+        records
+    }
+
+    /// CPU time the guest ran for since the last call of this (waits excluded).
+    pub fn take_cpu_time(&mut self) -> Duration {
+        self.store.data_mut().take_cpu_used()
     }
 }
 

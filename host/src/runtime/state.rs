@@ -23,6 +23,8 @@ pub struct InstanceState {
     /// would on a loaded machine.
     pub(crate) running_since: ThreadCpu,
     pub(crate) cpu_budget: Duration,
+    /// CPU time the guest ran for since it was last taken (for the `guest_cpu` metric).
+    cpu_used: Duration,
 }
 
 impl InstanceState {
@@ -52,12 +54,25 @@ impl InstanceState {
                 .build(),
             running_since: ThreadCpu::now(),
             cpu_budget,
+            cpu_used: Duration::ZERO,
         }
     }
 
     /// The guest is (again) running on the CPU from now on.
     pub(crate) fn start_cpu_budget(&mut self) {
         self.running_since = ThreadCpu::now();
+    }
+
+    /// The guest stops running (a call returns, or a host call is about to wait): charge
+    /// the CPU it used since it last started. Time on another thread than the one it
+    /// started on is not charged: two threads' clocks cannot be compared.
+    pub(crate) fn pause_cpu_budget(&mut self) {
+        self.cpu_used += self.running_since.lap();
+    }
+
+    /// CPU time the guest ran for since the last call of this, which resets it.
+    pub(crate) fn take_cpu_used(&mut self) -> Duration {
+        std::mem::take(&mut self.cpu_used)
     }
 
     /// Whether the guest has used its CPU budget since it last started running. A guest
@@ -85,6 +100,19 @@ impl ThreadCpu {
             return false;
         }
         now.time.saturating_sub(self.time) > budget
+    }
+
+    /// CPU time this thread used since this reading (zero if it was taken on another
+    /// thread); the reading moves to now, so no time is charged twice.
+    fn lap(&mut self) -> Duration {
+        let now = Self::now();
+        let used = if now.thread == self.thread {
+            now.time.saturating_sub(self.time)
+        } else {
+            Duration::ZERO
+        };
+        *self = now;
+        used
     }
 
     fn now() -> Self {
@@ -129,6 +157,26 @@ mod tests {
             spins = std::hint::black_box(spins.wrapping_add(1));
         }
         assert!(ThreadCpu::now().time.saturating_sub(since.time) > BUDGET);
+    }
+
+    #[test]
+    fn cpu_used_on_this_thread_is_measured() {
+        let mut since = ThreadCpu::now();
+        let mut spins: u64 = 0;
+        while !since.used_more_than(BUDGET) {
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+        assert!(since.lap() > BUDGET);
+        assert!(
+            since.lap() < BUDGET,
+            "a lap starts where the last one ended"
+        );
+    }
+
+    #[test]
+    fn a_reading_from_another_thread_is_not_charged_here() {
+        let mut elsewhere = std::thread::spawn(ThreadCpu::now).join().expect("thread");
+        assert_eq!(elsewhere.lap(), Duration::ZERO);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Admin endpoints under `/_sluice/`, answered only to loopback clients:
 //!
+//! - `GET /metrics` → every metric in the OpenMetrics text format (README, Metrics).
 //! - `GET /_sluice/metrics` → `{"liveInstances": n, "instanceCap": n, "capacityRefusals": n,
 //!   "busSubscribers": n, "ingresses": [...]}`: `instanceCap` is how many instances are
 //!   admitted at once, `capacityRefusals` how many requests got a 503 for capacity.
@@ -47,6 +48,10 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
                 "ingresses": app.deployment.ingress_ids(),
             }),
         ),
+        (&Method::GET, "/metrics") => Response::builder()
+            .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+            .body(respond::full(app.metrics.encode().into()))
+            .unwrap_or_default(),
         (&Method::POST, "/_sluice/publish") => publish(app, request).await,
         (&Method::POST, path) if path.starts_with("/_sluice/actors/") => {
             send_to_actor(app, request).await

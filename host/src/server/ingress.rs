@@ -10,12 +10,53 @@ use super::respond::{self, Body};
 use crate::auth::{Caller, Rejection, ingress_permission};
 use crate::cors;
 use crate::deploy::{BodyMode, Ingress};
+use crate::metrics::{AuthRefusal, StreamEnd};
 use crate::negotiate::{Mode, negotiate};
 use crate::params::{self, Resolved};
 use crate::route::RouteMatch;
 use crate::runtime::bindings::types;
 
+/// Which ingress answered: set on the response by the handler that found it, taken off
+/// again here to count the request.
+#[derive(Clone)]
+struct AnsweredBy(String);
+
 pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    route: &str,
+    cut: std::sync::Arc<tokio::sync::Notify>,
+) -> Response<Body> {
+    let mode = mode_of(request.headers());
+    let mut response = dispatch(app, request, route, cut).await;
+    let answered_by = response.extensions_mut().remove::<AnsweredBy>();
+    app.metrics.count_request(
+        answered_by.as_ref().map(|by| by.0.as_str()),
+        mode,
+        response.status(),
+    );
+    response
+}
+
+/// The mode `Accept` asks for.
+fn mode_of(headers: &HeaderMap) -> Mode {
+    negotiate(
+        headers
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    )
+}
+
+/// Tag `response` as answered by `ingress`.
+fn answered_by(ingress: &Ingress, mut response: Response<Body>) -> Response<Body> {
+    response
+        .extensions_mut()
+        .insert(AnsweredBy(ingress.spec.id.clone()));
+    response
+}
+
+async fn dispatch(
     app: &App,
     request: Request<Incoming>,
     route: &str,
@@ -63,7 +104,7 @@ fn preflight(app: &App, request: &Request<Incoming>, route: &str) -> Response<Bo
         .iter()
         .map(|(_, header)| header.clone())
         .collect();
-    match app.cors.preflight(
+    let response = match app.cors.preflight(
         ingress.spec.cors_origins.as_ref(),
         request.headers(),
         &method,
@@ -76,7 +117,8 @@ fn preflight(app: &App, request: &Request<Incoming>, route: &str) -> Response<Bo
             response
         }
         Err(refusal) => respond::error_response("FORBIDDEN", &refusal.to_string()),
-    }
+    };
+    answered_by(&ingress, response)
 }
 
 /// Route → auth → negotiate → parameters → respond.
@@ -95,17 +137,35 @@ async fn serve(
             return respond::error_response("INVALID_PARAMETER", &message);
         }
     };
-    let caller = match authorize(app, &ingress, request.headers()) {
+    let response = serve_ingress(app, &ingress, route_params, request, cut).await;
+    answered_by(&ingress, response)
+}
+
+/// Auth → negotiate → parameters → respond, for the ingress the route matched.
+async fn serve_ingress(
+    app: &App,
+    ingress: &Ingress,
+    route_params: Vec<(String, String)>,
+    request: Request<Incoming>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
+) -> Response<Body> {
+    let caller = match authorize(app, ingress, request.headers()) {
         Ok(caller) => caller,
-        Err(TurnedAway::Unauthorized(rejection)) => return unauthorized(&rejection),
-        Err(TurnedAway::Forbidden { permission }) => return forbidden(&permission),
+        Err(TurnedAway::Unauthorized(rejection)) => {
+            let reason = match rejection {
+                Rejection::Missing => AuthRefusal::Missing,
+                Rejection::InvalidToken(_) => AuthRefusal::Invalid,
+            };
+            app.metrics.count_auth_refusal(&ingress.spec.id, reason);
+            return unauthorized(&rejection);
+        }
+        Err(TurnedAway::Forbidden { permission }) => {
+            app.metrics
+                .count_auth_refusal(&ingress.spec.id, AuthRefusal::InsufficientScope);
+            return forbidden(&permission);
+        }
     };
-    let accept = request
-        .headers()
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok());
-    let mode = negotiate(accept);
+    let mode = mode_of(request.headers());
     let (parts, body) = request.into_parts();
     let body = if ingress.spec.body == BodyMode::None {
         bytes::Bytes::new()
@@ -174,7 +234,7 @@ async fn serve(
         json_timeout: app.config.json_timeout(),
         draining: Box::pin(draining(app)),
     };
-    respond::run(&app.runtime, &ingress, request, mode, settings).await
+    respond::run(&app.runtime, &app.metrics, ingress, request, mode, settings).await
 }
 
 /// Why a caller may not call an ingress: 401 or 403 (SPEC S6).
@@ -244,8 +304,9 @@ fn draining(app: &App) -> impl std::future::Future<Output = ()> + Send + 'static
     }
 }
 
-/// Resolves when a stream must end: its maximum lifetime passed, or the host is draining.
-fn stream_end(app: &App) -> impl std::future::Future<Output = ()> + Send + 'static {
+/// Resolves when a stream must end, saying why: its maximum lifetime passed, or the host
+/// is draining.
+fn stream_end(app: &App) -> impl std::future::Future<Output = StreamEnd> + Send + 'static {
     let lifetime = app.config.max_stream_lifetime();
     let draining = draining(app);
     async move {
@@ -256,8 +317,8 @@ fn stream_end(app: &App) -> impl std::future::Future<Output = ()> + Send + 'stat
             }
         };
         tokio::select! {
-            () = lifetime => {}
-            () = draining => {}
+            () = lifetime => StreamEnd::Lifetime,
+            () = draining => StreamEnd::Drain,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct App {
     pub draining: tokio::sync::watch::Sender<bool>,
     /// The deploy directory's `public/index.html`, served at `/`.
     pub index_page: Option<bytes::Bytes>,
+    /// Prometheus metrics, scraped at `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -73,7 +75,7 @@ impl App {
         if let Some(route) = path.strip_prefix("/ingress/") {
             let route = route.to_owned();
             ingress::handle(&self, request, &route, cut).await
-        } else if path.starts_with("/_sluice/") {
+        } else if path.starts_with("/_sluice/") || path == "/metrics" {
             admin::handle(&self, request, peer).await
         } else if let ("/", Some(page)) = (path, &self.index_page) {
             Response::builder()

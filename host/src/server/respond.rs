@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -28,6 +28,7 @@ use crate::encode::cut::CutStream;
 use crate::encode::json::JsonResponse;
 use crate::encode::keepalive::KeepAliveStream;
 use crate::encode::sse;
+use crate::metrics::{CpuCounter, Metrics, StreamEnd, StreamTelemetry};
 use crate::negotiate::Mode;
 use crate::runtime::bindings::types;
 use crate::runtime::{Instance, Runtime};
@@ -40,8 +41,8 @@ const BATCH: u32 = 64;
 /// How SSE streams are kept alive and ended.
 pub struct StreamSettings {
     pub keepalive: Duration,
-    /// Resolves when the stream must end (maximum lifetime, host draining).
-    pub end: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Resolves when the stream must end (maximum lifetime, host draining), saying which.
+    pub end: Pin<Box<dyn Future<Output = StreamEnd> + Send>>,
     /// How long a burst may wait for the client to take it before the client counts as
     /// a slow consumer and is cut.
     pub dispatch_timeout: Duration,
@@ -56,14 +57,22 @@ pub struct StreamSettings {
 /// Bursts buffered per stream between the component and the client.
 const BUFFERED_BURSTS: usize = 16;
 
+/// The encoding of a burst of records, and how many events it holds.
+struct Burst {
+    bytes: Bytes,
+    events: u64,
+}
+
 /// Run `ingress` for `request` and produce the response.
 pub async fn run(
     runtime: &Runtime,
+    metrics: &Metrics,
     ingress: &Ingress,
     request: types::Request,
     mode: Mode,
     settings: StreamSettings,
 ) -> Response<Body> {
+    let admitted = Instant::now();
     // The ingress's own cap first: a request it refuses takes no place in the pool.
     let Ok(ingress_permit) = ingress.admit() else {
         runtime.count_refusal();
@@ -75,26 +84,30 @@ pub async fn run(
     };
     let slot = slot.with_ingress_permit(ingress_permit);
     let id = &ingress.spec.id;
+    let cpu = metrics.guest_cpu(id);
     if mode == Mode::Json {
         let answer = async {
-            let (instance, stream) = match start(runtime, ingress, slot, &request).await {
+            let started = start(runtime, metrics, &cpu, ingress, slot, &request).await;
+            let (instance, stream) = match started {
                 Ok(started) => started,
                 Err(response) => return response,
             };
-            json_mode(instance, stream, id).await
+            json_mode(instance, stream, id, &cpu).await
         };
         return with_json_deadline(answer, settings.json_timeout, settings.draining, id).await;
     }
-    let (instance, stream) = match start(runtime, ingress, slot, &request).await {
+    let (instance, stream) = match start(runtime, metrics, &cpu, ingress, slot, &request).await {
         Ok(started) => started,
         Err(response) => return response,
     };
+    let (telemetry, open) = metrics.open_stream(id, admitted);
     sse_mode(
         instance,
         stream,
         id.clone(),
         ingress.spec.sse_retry,
         settings,
+        (telemetry, open),
     )
 }
 
@@ -102,16 +115,22 @@ pub async fn run(
 /// saying why not. Whatever capacity instantiation ran out of is a 503, never a 500.
 async fn start(
     runtime: &Runtime,
+    metrics: &Metrics,
+    cpu: &CpuCounter,
     ingress: &Ingress,
     slot: crate::runtime::Slot,
     request: &types::Request,
 ) -> Result<(Instance, ResourceAny), Response<Body>> {
     let id = &ingress.spec.id;
+    let instantiating = Instant::now();
     let mut instance = match runtime
         .instantiate(&ingress.pre, ingress.context.clone(), slot)
         .await
     {
-        Ok(instance) => instance,
+        Ok(instance) => {
+            metrics.observe_instantiation(id, instantiating.elapsed());
+            instance
+        }
         Err(err) if crate::runtime::is_capacity_error(&err) => {
             runtime.count_refusal();
             tracing::warn!(ingress = %id, error = %format!("{err:#}"), "out of capacity at instantiation");
@@ -122,7 +141,9 @@ async fn start(
             return Err(component_failed());
         }
     };
-    match instance.handle(request).await {
+    let handled = instance.handle(request).await;
+    cpu.inc_by(instance.take_cpu_time().as_secs_f64());
+    match handled {
         Ok(Ok(stream)) => Ok((instance, stream)),
         Ok(Err(error)) => Err(guest_error_response(error)),
         Err(trap) => {
@@ -156,8 +177,15 @@ async fn with_json_deadline(
     }
 }
 
-async fn json_mode(mut instance: Instance, stream: ResourceAny, id: &str) -> Response<Body> {
-    let first = match instance.next_batch(stream, 1).await {
+async fn json_mode(
+    mut instance: Instance,
+    stream: ResourceAny,
+    id: &str,
+    cpu: &CpuCounter,
+) -> Response<Body> {
+    let first = instance.next_batch(stream, 1).await;
+    cpu.inc_by(instance.take_cpu_time().as_secs_f64());
+    let first = match first {
         Ok(records) => records.into_iter().next(),
         Err(trap) => {
             tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed");
@@ -183,12 +211,15 @@ async fn json_mode(mut instance: Instance, stream: ResourceAny, id: &str) -> Res
     }
 }
 
+/// The SSE response: its body is the stream of bursts the feeder task pulls from the
+/// component. `telemetry` hears how the stream goes; `open` is dropped with the body.
 fn sse_mode(
     instance: Instance,
     stream: ResourceAny,
     id: String,
     retry: Option<u64>,
     settings: StreamSettings,
+    (telemetry, open): (Arc<StreamTelemetry>, crate::metrics::OpenStream),
 ) -> Response<Body> {
     let retry = retry.map(|ms| {
         let mut frame = BytesMut::new();
@@ -199,21 +230,42 @@ fn sse_mode(
     // The feeder logs about this request: it runs in the request's span.
     tokio::spawn(
         feed(
-            pull(instance, stream, id.clone()),
+            pull(instance, stream, id.clone(), telemetry.clone()),
             sender,
             settings.dispatch_timeout,
             settings.cut,
             id,
+            telemetry.clone(),
         )
         .in_current_span(),
     );
-    let buffered = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|burst| (burst, receiver))
-    });
+    let buffered = futures::stream::unfold(
+        (receiver, telemetry.clone()),
+        |(mut receiver, telemetry)| async move {
+            match receiver.recv().await {
+                Some(burst) => {
+                    telemetry.delivered(burst.events);
+                    Some((burst.bytes, (receiver, telemetry)))
+                }
+                None => {
+                    // The feeder is done and the client has every burst.
+                    telemetry.component_done();
+                    None
+                }
+            }
+        },
+    );
     let records = futures::stream::iter(retry).chain(buffered);
     let frames = KeepAliveStream::new(Box::pin(records), settings.keepalive);
-    let frames = CutStream::new(frames, settings.end);
-    let body = StreamBody::new(frames.map(|bytes| Ok(Frame::data(bytes))));
+    let end = settings.end;
+    let ended_by = telemetry.clone();
+    let frames = CutStream::new(frames, async move { ended_by.ended_by(end.await) });
+    let body = StreamBody::new(frames.map(move |bytes| {
+        // The body owns `open`: the stream counts as ended when hyper drops the body.
+        let _open = &open;
+        telemetry.sent(bytes.len());
+        Ok(Frame::data(bytes))
+    }));
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
         .header(CACHE_CONTROL, "no-store")
@@ -223,24 +275,40 @@ fn sse_mode(
 }
 
 /// The pull loop: each item is the encoding of one burst of records.
-fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item = Bytes> + Send {
-    futures::stream::unfold(Some(instance), move |instance| {
+fn pull(
+    instance: Instance,
+    stream: ResourceAny,
+    id: String,
+    telemetry: Arc<StreamTelemetry>,
+) -> impl Stream<Item = Burst> + Send {
+    futures::stream::unfold((Some(instance), telemetry), move |(instance, telemetry)| {
         let id = id.clone();
         async move {
             let mut instance = instance?;
             let mut out = BytesMut::new();
-            match instance.next_batch(stream, BATCH).await {
+            let batch = instance.next_batch(stream, BATCH).await;
+            telemetry.guest_cpu(instance.take_cpu_time());
+            match batch {
                 Ok(records) if records.is_empty() => None,
                 Ok(records) => {
-                    for record in records {
-                        encode_record(&record, &mut out, &id);
+                    for record in &records {
+                        encode_record(record, &mut out, &id);
                     }
-                    Some((out.freeze(), Some(instance)))
+                    let burst = Burst {
+                        bytes: out.freeze(),
+                        events: records.len() as u64,
+                    };
+                    Some((burst, (Some(instance), telemetry)))
                 }
                 Err(trap) => {
                     tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
+                    telemetry.component_failed();
                     sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
-                    Some((out.freeze(), None))
+                    let burst = Burst {
+                        bytes: out.freeze(),
+                        events: 1,
+                    };
+                    Some((burst, (None, telemetry)))
                 }
             }
         }
@@ -252,11 +320,12 @@ fn pull(instance: Instance, stream: ResourceAny, id: String) -> impl Stream<Item
 /// `dispatch_timeout` (a slow consumer is dropped, never buffered without bound). hyper
 /// stops polling a body whose client does not read, so the cut comes from outside it.
 async fn feed(
-    bursts: impl Stream<Item = Bytes> + Send,
-    sender: mpsc::Sender<Bytes>,
+    bursts: impl Stream<Item = Burst> + Send,
+    sender: mpsc::Sender<Burst>,
     dispatch_timeout: Duration,
     cut: Arc<Notify>,
     id: String,
+    telemetry: Arc<StreamTelemetry>,
 ) {
     let mut bursts = std::pin::pin!(bursts);
     loop {
@@ -270,6 +339,8 @@ async fn feed(
             Ok(Err(_)) => return,
             Err(_) => {
                 tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: cutting it off");
+                // Before the cut: the body is dropped by it and must know why.
+                telemetry.ended_by(StreamEnd::SlowConsumer);
                 cut.notify_one();
                 return;
             }

@@ -225,6 +225,10 @@ impl EventBus for InMemoryBus {
         InMemoryBus::subscriber_count(self)
     }
 
+    fn topic_count(&self) -> usize {
+        InMemoryBus::topic_count(self)
+    }
+
     fn publish<'a>(
         &'a self,
         topic: &'a str,

@@ -93,6 +93,10 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Live subscriptions on this node, for metrics.
     fn subscriber_count(&self) -> usize;
+
+    /// Topics this node holds state for (history, subscribers or a consumer), for metrics.
+    /// Cheap: read on every scrape.
+    fn topic_count(&self) -> usize;
 }
 
 /// Why the bus refused or failed a call. [`BusError::is_invalid_input`] errors are the

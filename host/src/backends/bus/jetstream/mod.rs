@@ -614,6 +614,10 @@ impl EventBus for JetStreamBus {
     fn subscriber_count(&self) -> usize {
         self.shared.live_subscribers.load(Ordering::Relaxed)
     }
+
+    fn topic_count(&self) -> usize {
+        self.feed_count()
+    }
 }
 
 #[cfg(test)]
