@@ -21,6 +21,8 @@
 //! bus: { url: "nats://127.0.0.1:4222", stream: SLUICE }  # the JetStream bus of a cluster (absent:
 //!                               #   the in-process bus); every key: see `crate::backends::bus::jetstream::config`
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
+//! watch: true                   # reload ingresses/ and components/ when they change (hot deploy;
+//!                               #   `sluice deploy` reloads whatever this says)
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
 //! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is dropped (HTTP/2: its stream)
@@ -70,6 +72,7 @@ pub struct HostConfig {
     pub bus_max_history_bytes: usize,
     pub bus: Option<JetStreamConfig>,
     pub compile_cache: bool,
+    pub watch: bool,
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
     pub dispatch_timeout_seconds: u64,
@@ -103,6 +106,7 @@ impl Default for HostConfig {
             bus_max_history_bytes: 64 << 20,
             bus: None,
             compile_cache: true,
+            watch: true,
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
             dispatch_timeout_seconds: 10,
