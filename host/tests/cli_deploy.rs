@@ -28,7 +28,12 @@ fn serve(dir: &Path) -> (Server, String) {
         .and_then(|listener| listener.local_addr())
         .expect("free port");
     let child = sluice()
-        .args(["serve", &dir.display().to_string(), "--listen", &addr.to_string()])
+        .args([
+            "serve",
+            &dir.display().to_string(),
+            "--listen",
+            &addr.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -47,7 +52,11 @@ fn wait_until_listening(addr: SocketAddr) {
 }
 
 fn deploy(args: &[&str]) -> Output {
-    sluice().arg("deploy").args(args).output().expect("sluice deploy")
+    sluice()
+        .arg("deploy")
+        .args(args)
+        .output()
+        .expect("sluice deploy")
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {

@@ -196,7 +196,11 @@ async fn a_stream_open_across_a_redeploy_keeps_the_old_code_while_new_connection
     assert_eq!(report["componentsCompiled"], 0);
 
     let mut new = host.stream(path).await;
-    assert_eq!(new.next().await.event, "init", "a new connection runs the new code");
+    assert_eq!(
+        new.next().await.event,
+        "init",
+        "a new connection runs the new code"
+    );
     host.wait_for_subscribers(2).await;
 
     for status in ["paid", "shipped"] {
@@ -311,7 +315,9 @@ async fn ingresses_are_added_changed_and_removed_while_streams_run() {
     // New connections see the new deployment.
     let gone = host.get("/ingress/api/orders/ORD-123/events").await;
     assert_eq!(gone.0, 404, "{gone:?}");
-    let moved_away = host.get("/ingress/api/orders/ORD-123/resumable-events").await;
+    let moved_away = host
+        .get("/ingress/api/orders/ORD-123/resumable-events")
+        .await;
     assert_eq!(moved_away.0, 404, "{moved_away:?}");
     assert_eq!(
         host.get("/ingress/api/hello-again").await,
@@ -403,7 +409,10 @@ async fn the_file_watch_deploys_changes_without_being_asked() {
     std::fs::remove_file(host.path("ingresses/hello-again.yaml")).expect("remove");
     let deadline = Instant::now() + Duration::from_secs(30);
     while host.get("/ingress/api/hello-again").await.0 != 404 {
-        assert!(Instant::now() < deadline, "the removed ingress still answers");
+        assert!(
+            Instant::now() < deadline,
+            "the removed ingress still answers"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(host.get("/ingress/api/hello").await.0, 200);

@@ -220,7 +220,8 @@ impl Deployer {
             used.contains(sha) || (compiled.is_err() && asked.contains(sha))
         });
         loaded.served = served;
-        self.current.store(Arc::new(Deployment { routes, ingresses }));
+        self.current
+            .store(Arc::new(Deployment { routes, ingresses }));
         let after = self.versions_served();
         let compiled = self.components_compiled() - compiled_before;
         let report = ReloadReport::compare(&before, &after, &problems, compiled);
@@ -292,7 +293,9 @@ impl Deployer {
                 });
             }
         });
-        compiled.into_inner().unwrap_or_else(PoisonError::into_inner)
+        compiled
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn served(

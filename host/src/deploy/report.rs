@@ -119,12 +119,8 @@ mod tests {
             file: PathBuf::from("/d/ingresses/bad.yaml"),
             reason: "unknown field `x`".into(),
         };
-        let report = ReloadReport::compare(
-            &served(&[("a", 1)]),
-            &served(&[("a", 1)]),
-            &[problem],
-            0,
-        );
+        let report =
+            ReloadReport::compare(&served(&[("a", 1)]), &served(&[("a", 1)]), &[problem], 0);
         assert!(!report.is_clean());
         assert_eq!(report.unchanged, ["a"]);
         let json = serde_json::to_value(&report).expect("serializes");
