@@ -256,6 +256,10 @@ async fn a_broken_redeploy_keeps_the_old_version_serving_and_names_file_and_reas
         "{reason}"
     );
     assert_eq!(host.get("/ingress/api/hello").await, hello);
+    // Asked again, the same broken bytes are not compiled again.
+    let (status, again) = host.deploy().await;
+    assert_eq!(status, 422, "{again:#}");
+    assert_eq!(again["componentsCompiled"], 0, "{again:#}");
 
     // A route that clashes with another ingress's: the old route keeps serving.
     host.write("components/hello.wasm", &hello_wasm);

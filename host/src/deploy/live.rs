@@ -34,6 +34,15 @@ use crate::runtime::{InstanceState, Runtime};
 
 type Sha256Sum = [u8; 32];
 
+/// A component compiled, or why it does not compile.
+type Compiled = Result<IngressPre<InstanceState>, String>;
+
+/// An ingress file and its spec with the hash of its bytes, or why it cannot be read.
+type ReadFile = (PathBuf, Result<(IngressSpec, Sha256Sum), Problem>);
+
+/// A component id's version (the hash of its bytes) and compiled component, or the problem.
+type ComponentFor = Result<(Sha256Sum, IngressPre<InstanceState>), Problem>;
+
 /// What one ingress file served: the file's and its component's bytes, by hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
@@ -51,7 +60,7 @@ struct Served {
 #[derive(Default)]
 struct Loaded {
     /// Components by the hash of their bytes: compiled, or why they do not compile.
-    components: HashMap<Sha256Sum, Result<IngressPre<InstanceState>, String>>,
+    components: HashMap<Sha256Sum, Compiled>,
     /// What each ingress file serves now.
     served: BTreeMap<PathBuf, Served>,
 }
@@ -149,14 +158,14 @@ impl Deployer {
         let before = self.versions_served();
         let compiled_before = self.components_compiled();
         let files = files_with_extension(&self.dir.join("ingresses"), &["yaml", "yml"])?;
-        let read: Vec<(PathBuf, Result<(IngressSpec, Sha256Sum), Problem>)> = files
+        let read: Vec<ReadFile> = files
             .into_iter()
             .map(|file| {
                 let spec = read_spec(&file);
                 (file, spec)
             })
             .collect();
-        let components = self.components_for(&read, loaded);
+        let (components, asked) = self.components_for(&read, loaded);
         let mut problems = Vec::new();
         let mut placed = Placed::default();
         for (file, spec) in read {
@@ -208,10 +217,6 @@ impl Deployer {
         } = placed;
         // Keep compiled components that are served, and failures that were asked for just
         // now (so a broken file is not compiled again on every reload while it stays).
-        let asked: HashSet<Sha256Sum> = components
-            .values()
-            .filter_map(|component| component.as_ref().ok().map(|(sha, _)| *sha))
-            .collect();
         let used: HashSet<Sha256Sum> = served
             .values()
             .map(|served| served.fingerprint.component)
@@ -228,13 +233,13 @@ impl Deployer {
         Ok((report, problems))
     }
 
-    /// Hash and (when new) compile the component of every ingress that parsed, each once.
-    #[allow(clippy::type_complexity)]
+    /// Hash and (when new) compile the component of every ingress that parsed, each once;
+    /// and the versions (hashes) asked for.
     fn components_for(
         &self,
-        read: &[(PathBuf, Result<(IngressSpec, Sha256Sum), Problem>)],
+        read: &[ReadFile],
         loaded: &mut Loaded,
-    ) -> HashMap<String, Result<(Sha256Sum, IngressPre<InstanceState>), Problem>> {
+    ) -> (HashMap<String, ComponentFor>, HashSet<Sha256Sum>) {
         let mut hashed: HashMap<String, Result<(PathBuf, Sha256Sum), Problem>> = HashMap::new();
         let mut to_compile: HashMap<Sha256Sum, Vec<u8>> = HashMap::new();
         for (spec, _) in read.iter().filter_map(|(_, spec)| spec.as_ref().ok()) {
@@ -256,24 +261,26 @@ impl Deployer {
             hashed.insert(id.clone(), result);
         }
         loaded.components.extend(self.compile_all(to_compile));
-        hashed
+        let asked = hashed
+            .values()
+            .filter_map(|result| result.as_ref().ok().map(|(_, sha)| *sha))
+            .collect();
+        let components = hashed
             .into_iter()
             .map(|(id, result)| {
-                let result = result.and_then(|(file, sha)| match &loaded.components[&sha] {
-                    Ok(pre) => Ok((sha, pre.clone())),
-                    Err(reason) => Err(Problem::new(&file, reason)),
+                let result = result.and_then(|(file, sha)| match loaded.components.get(&sha) {
+                    Some(Ok(pre)) => Ok((sha, pre.clone())),
+                    Some(Err(reason)) => Err(Problem::new(&file, reason)),
+                    None => Err(Problem::new(&file, "not compiled")),
                 });
                 (id, result)
             })
-            .collect()
+            .collect();
+        (components, asked)
     }
 
     /// Compile `components` in parallel, one thread per core.
-    #[allow(clippy::type_complexity)]
-    fn compile_all(
-        &self,
-        components: HashMap<Sha256Sum, Vec<u8>>,
-    ) -> Vec<(Sha256Sum, Result<IngressPre<InstanceState>, String>)> {
+    fn compile_all(&self, components: HashMap<Sha256Sum, Vec<u8>>) -> Vec<(Sha256Sum, Compiled)> {
         let threads = std::thread::available_parallelism()
             .map_or(1, NonZeroUsize::get)
             .min(components.len());
