@@ -270,6 +270,17 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_directory_is_watched_unless_turned_off() {
+        assert!(HostConfig::default().watch);
+        assert!(
+            HostConfig::parse("listen: 127.0.0.1:1\n")
+                .expect("valid")
+                .watch
+        );
+        assert!(!HostConfig::parse("watch: false\n").expect("valid").watch);
+    }
+
+    #[test]
     fn store_is_a_sqlite_path_or_a_postgres_url() {
         let config = HostConfig::default();
         assert_eq!(config.store, "sluice.db");
@@ -351,6 +362,7 @@ storePoolSize: 0
             ),
             ("compileCache: 'yes'", "compileCache: invalid type: string"),
             ("compileCache: 1", "compileCache: invalid type: integer"),
+            ("watch: 'no'", "watch: invalid type: string"),
             ("store: [a.db]", "store: invalid type: sequence"),
             (
                 "maxInstances: 10\nmaxInstances: 20",
