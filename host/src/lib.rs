@@ -5,7 +5,7 @@
 //! the component, and [`encode`] turns what it yields into bytes. [`actors`] runs actor
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
-//! loads a deploy directory; [`boot`] puts it all together.
+//! loads a deploy directory and reloads it live; [`boot`] puts it all together.
 
 pub mod actors;
 pub mod auth;
