@@ -124,15 +124,21 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         bus,
         store,
     };
-    let (deployment, deploy_problems) =
-        deploy::load(dir, &runtime, &backends).map_err(|source| BootError::Deploy {
-            dir: dir.display().to_string(),
-            source,
-        })?;
+    let (deployer, deploy_problems) =
+        deploy::Deployer::load(dir, runtime.clone(), backends.clone(), metrics.clone())
+            .await
+            .map_err(|source| BootError::Deploy {
+                dir: dir.display().to_string(),
+                source,
+            })?;
     problems.extend(deploy_problems);
     metrics.deploy_loaded(problems.is_empty());
+    if config.watch {
+        deployer.watch();
+    }
     if config.auth.is_none() {
-        for ingress in deployment
+        for ingress in deployer
+            .current()
             .ingresses
             .iter()
             .filter(|ingress| !ingress.spec.is_public)
@@ -146,7 +152,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
     let addr = listen.unwrap_or(config.listen);
     let app = App {
         runtime,
-        deployment,
+        deployer,
         backends,
         config,
         auth,

@@ -21,6 +21,8 @@
 //! bus: { url: "nats://127.0.0.1:4222", stream: SLUICE }  # the JetStream bus of a cluster (absent:
 //!                               #   the in-process bus); every key: see `crate::backends::bus::jetstream::config`
 //! compileCache: true            # keep compiled components in ~/.cache/wasmtime
+//! watch: true                   # reload ingresses/ and components/ when they change (hot deploy;
+//!                               #   `sluice deploy` reloads whatever this says)
 //! drainSeconds: 10              # on SIGTERM/SIGINT: time for requests to finish before exit
 //! maxStreamLifetimeSeconds: 0   # end SSE streams after this long (0 = never), for rebalancing
 //! dispatchTimeoutSeconds: 10    # a client that takes no event for this long is dropped (HTTP/2: its stream)
@@ -70,6 +72,7 @@ pub struct HostConfig {
     pub bus_max_history_bytes: usize,
     pub bus: Option<JetStreamConfig>,
     pub compile_cache: bool,
+    pub watch: bool,
     pub drain_seconds: u64,
     pub max_stream_lifetime_seconds: u64,
     pub dispatch_timeout_seconds: u64,
@@ -103,6 +106,7 @@ impl Default for HostConfig {
             bus_max_history_bytes: 64 << 20,
             bus: None,
             compile_cache: true,
+            watch: true,
             drain_seconds: 10,
             max_stream_lifetime_seconds: 0,
             dispatch_timeout_seconds: 10,
@@ -266,6 +270,17 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_directory_is_watched_unless_turned_off() {
+        assert!(HostConfig::default().watch);
+        assert!(
+            HostConfig::parse("listen: 127.0.0.1:1\n")
+                .expect("valid")
+                .watch
+        );
+        assert!(!HostConfig::parse("watch: false\n").expect("valid").watch);
+    }
+
+    #[test]
     fn store_is_a_sqlite_path_or_a_postgres_url() {
         let config = HostConfig::default();
         assert_eq!(config.store, "sluice.db");
@@ -347,6 +362,7 @@ storePoolSize: 0
             ),
             ("compileCache: 'yes'", "compileCache: invalid type: string"),
             ("compileCache: 1", "compileCache: invalid type: integer"),
+            ("watch: 'no'", "watch: invalid type: string"),
             ("store: [a.db]", "store: invalid type: sequence"),
             (
                 "maxInstances: 10\nmaxInstances: 20",

@@ -5,9 +5,9 @@
 //! the component, and [`encode`] turns what it yields into bytes. [`actors`] runs actor
 //! components and persists their state. Components reach the
 //! world only through [`capabilities`], which sit in front of the [`backends`]. [`deploy`]
-//! loads a deploy directory (and [`deploy::check`]s one); [`boot`] puts it all together.
-//! [`metrics`] counts what happens. [`author`] holds the tools for component authors:
-//! `sluice new` and `sluice build`.
+//! loads a deploy directory, reloads it live (and [`deploy::check`]s one); [`boot`] puts it
+//! all together. [`metrics`] counts what happens. [`author`] holds the tools for component
+//! authors: `sluice new` and `sluice build`.
 
 pub mod actors;
 pub mod auth;

@@ -57,6 +57,16 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Ask a running server to reload its deploy directory now (hot deploy), print the
+    /// report, and fail when some file could not be deployed.
+    Deploy {
+        /// The deploy directory the server must be serving; a server that serves another
+        /// one is refused (a server never switches directories).
+        dir: Option<PathBuf>,
+        /// The server's base URL (its admin endpoint).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Make a fresh static caller token. Prints its entry for the tokens file
     /// (`auth.tokensFile` in sluice.yaml), which holds only the token's SHA-256, on stdout,
     /// and the token itself, shown only this once, on stderr:
@@ -169,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
             data,
             server,
         } => publish(&topic, &event, &data, &server).await,
+        Command::Deploy { dir, server } => deploy(dir, &server).await,
         Command::Token { subject, scope } => token(&subject, &scope),
         Command::New {
             name,
@@ -223,7 +234,7 @@ async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Resu
     }
     let addr = booted.server.local_addr()?;
     let app = booted.server.app().clone();
-    tracing::info!(%addr, ingresses = ?app.deployment.ingress_ids(), "sluice is serving");
+    tracing::info!(%addr, ingresses = ?app.deployer.current().ingress_ids(), "sluice is serving");
     booted.server.run(shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
@@ -258,8 +269,47 @@ async fn publish(topic: &str, event: &str, data: &str, server: &str) -> anyhow::
     post(server, "/_sluice/publish", body).await
 }
 
+async fn deploy(dir: Option<PathBuf>, server: &str) -> anyhow::Result<()> {
+    let body = match dir {
+        Some(dir) => {
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("cannot find the deploy directory {}", dir.display()))?;
+            let dir = dir
+                .to_str()
+                .with_context(|| format!("{} is not valid UTF-8", dir.display()))?;
+            serde_json::json!({ "dir": dir })
+        }
+        None => serde_json::json!({}),
+    };
+    let (status, body) = send(server, "/_sluice/deploy", body).await?;
+    if status == http::StatusCode::UNPROCESSABLE_ENTITY {
+        println!("{}", String::from_utf8_lossy(&body));
+        bail!("some files were not deployed: see `problems` above");
+    }
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body));
+    }
+    println!("{}", String::from_utf8_lossy(&body));
+    Ok(())
+}
+
 /// POST `body` to the server's admin `path`, print the answer, fail on an error status.
 async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let (status, body) = send(server, path, body).await?;
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body));
+    }
+    println!("{}", String::from_utf8_lossy(&body));
+    Ok(())
+}
+
+/// POST `body` as JSON to the server's admin `path`: the answer's status and body.
+async fn send(
+    server: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<(http::StatusCode, bytes::Bytes)> {
     let body = body.to_string();
     let request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -271,9 +321,5 @@ async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Resu
         .with_context(|| format!("cannot reach {server}"))?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        bail!("{status}: {}", String::from_utf8_lossy(&body));
-    }
-    println!("{}", String::from_utf8_lossy(&body));
-    Ok(())
+    Ok((status, body))
 }

@@ -95,10 +95,13 @@ pub async fn check(dir: &Path) -> Checked {
         bus,
         store,
     };
-    match super::load(dir, &runtime, &backends) {
-        Ok((deployment, problems)) => {
+    // A throwaway registry: nothing is served, so nothing is scraped.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    match super::Deployer::load(dir, runtime, backends, metrics).await {
+        Ok((deployer, problems)) => {
             checked.problems.extend(problems);
-            checked.ingresses = deployment
+            checked.ingresses = deployer
+                .current()
                 .ingress_ids()
                 .into_iter()
                 .map(str::to_owned)

@@ -3,15 +3,18 @@
 //!
 //! A bad file is reported with its name and the reason and skipped; every ingress that is
 //! fine is served. Each component is compiled and pre-instantiated once, however many
-//! ingresses use it.
+//! ingresses use it. [`live`] serves the ingresses and reloads them while the host runs,
+//! on a [`watch`] of the directory or when asked (`sluice deploy`).
 
 pub mod actors;
 pub mod check;
 pub mod demo;
+pub mod live;
 pub mod manifest;
+pub mod report;
 mod seed;
+pub mod watch;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,13 +22,15 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use check::{Checked, check};
+pub use live::Deployer;
 pub use manifest::{BodyMode, IngressSpec};
+pub use report::ReloadReport;
 pub use seed::seed_store;
 
-use crate::capabilities::{Backends, IngressContext};
+use crate::capabilities::IngressContext;
 use crate::route::RouteTable;
+use crate::runtime::InstanceState;
 use crate::runtime::bindings::IngressPre;
-use crate::runtime::{InstanceState, Runtime};
 
 /// One servable ingress: its spec, its pre-instantiated component, its capabilities and
 /// its own connection cap.
@@ -81,6 +86,14 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Serves nothing.
+    pub fn empty() -> Self {
+        Self {
+            routes: RouteTable::new(),
+            ingresses: Vec::new(),
+        }
+    }
+
     pub fn ingress_ids(&self) -> Vec<&str> {
         self.ingresses
             .iter()
@@ -109,68 +122,6 @@ impl Problem {
             reason: reason.to_string(),
         }
     }
-}
-
-/// Load every ingress in `dir`. Problems are returned, not fatal; only an unreadable
-/// `ingresses/` folder is.
-pub fn load(
-    dir: &Path,
-    runtime: &Runtime,
-    backends: &Backends,
-) -> std::io::Result<(Deployment, Vec<Problem>)> {
-    let mut problems = Vec::new();
-    let mut compiled: HashMap<String, Result<IngressPre<InstanceState>, Problem>> = HashMap::new();
-    let mut deployment = Deployment {
-        routes: RouteTable::new(),
-        ingresses: Vec::new(),
-    };
-    for file in files_with_extension(&dir.join("ingresses"), &["yaml", "yml"])? {
-        let spec = match std::fs::read_to_string(&file)
-            .map_err(|err| err.to_string())
-            .and_then(|text| IngressSpec::parse(&text).map_err(|err| err.to_string()))
-        {
-            Ok(spec) => spec,
-            Err(reason) => {
-                problems.push(Problem::new(&file, reason));
-                continue;
-            }
-        };
-        let pre = compiled
-            .entry(spec.component_id.clone())
-            .or_insert_with(|| compile(dir, &spec.component_id, runtime));
-        let pre = match pre {
-            Ok(pre) => pre.clone(),
-            Err(problem) => {
-                let reason = format!("component '{}' is unusable ({problem})", spec.component_id);
-                problems.push(Problem::new(&file, reason));
-                continue;
-            }
-        };
-        let context = Arc::new(IngressContext {
-            ingress_id: spec.id.clone(),
-            acl: spec.acl.clone(),
-            backends: backends.clone(),
-        });
-        let (method, route) = (spec.method.clone(), spec.route.clone());
-        let ingress = Arc::new(Ingress::new(spec, pre, context));
-        match deployment.routes.insert(method, &route, ingress.clone()) {
-            Ok(()) => deployment.ingresses.push(ingress),
-            Err(err) => problems.push(Problem::new(&file, format!("spec.properties.route: {err}"))),
-        }
-    }
-    Ok((deployment, problems))
-}
-
-fn compile(
-    dir: &Path,
-    component_id: &str,
-    runtime: &Runtime,
-) -> Result<IngressPre<InstanceState>, Problem> {
-    let file = dir.join("components").join(format!("{component_id}.wasm"));
-    let wasm = std::fs::read(&file).map_err(|err| Problem::new(&file, err))?;
-    runtime
-        .prepare(&wasm)
-        .map_err(|err| Problem::new(&file, err))
 }
 
 /// The files directly in `dir` with one of `extensions`, sorted; none if `dir` is absent.

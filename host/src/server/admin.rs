@@ -6,6 +6,7 @@
 //!   admitted at once, `capacityRefusals` how many requests got a 503 for capacity.
 //! - `POST /_sluice/publish` with `{"topic", "event", "data"}` → `202 {"id": <bus id>}`;
 //!   this is what `sluice publish` calls.
+//! - `POST /_sluice/deploy` reloads the deploy directory: see `super::deploy`.
 //! - `POST /_sluice/actors/<type>/<id>[?preview=true]` with a message `{"type", "alias"?,
 //!   "body"?}` or a list of them → the `messageActor` response; `sluice actor send` calls it.
 
@@ -45,7 +46,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
                 "instanceCap": app.runtime.instance_cap(),
                 "capacityRefusals": app.runtime.refusals(),
                 "busSubscribers": app.backends.bus.subscriber_count(),
-                "ingresses": app.deployment.ingress_ids(),
+                "ingresses": app.deployer.current().ingress_ids(),
             }),
         ),
         (&Method::GET, "/metrics") => Response::builder()
@@ -53,6 +54,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             .body(respond::full(app.metrics.encode().into()))
             .unwrap_or_default(),
         (&Method::POST, "/_sluice/publish") => publish(app, request).await,
+        (&Method::POST, "/_sluice/deploy") => super::deploy::handle(app, request).await,
         (&Method::POST, path) if path.starts_with("/_sluice/actors/") => {
             send_to_actor(app, request).await
         }

@@ -9,7 +9,7 @@ use super::App;
 use super::respond::{self, Body};
 use crate::auth::{Caller, Rejection, ingress_permission};
 use crate::cors;
-use crate::deploy::{BodyMode, Ingress};
+use crate::deploy::{BodyMode, Deployment, Ingress};
 use crate::metrics::{AuthRefusal, StreamEnd};
 use crate::negotiate::{Mode, negotiate};
 use crate::params::{self, Resolved};
@@ -62,18 +62,20 @@ async fn dispatch(
     route: &str,
     cut: std::sync::Arc<tokio::sync::Notify>,
 ) -> Response<Body> {
+    // Once per request: a redeploy while it runs does not change the version it serves.
+    let deployment = app.deployer.current();
     // Only browsers send Origin; everyone else skips CORS entirely.
     let Some(origin) = request.headers().get(ORIGIN).cloned() else {
-        return serve(app, request, route, cut).await;
+        return serve(app, &deployment, request, route, cut).await;
     };
     if cors::is_preflight(request.method(), request.headers()) {
-        return preflight(app, &request, route);
+        return preflight(app, &deployment, &request, route);
     }
-    let ingress = match app.deployment.routes.lookup(request.method(), route) {
+    let ingress = match deployment.routes.lookup(request.method(), route) {
         RouteMatch::Found { value, .. } => Some(value.clone()),
         _ => None,
     };
-    let mut response = serve(app, request, route, cut).await;
+    let mut response = serve(app, &deployment, request, route, cut).await;
     let own_origins = ingress
         .as_ref()
         .and_then(|ingress| ingress.spec.cors_origins.as_ref());
@@ -84,14 +86,19 @@ async fn dispatch(
 
 /// Answer a CORS preflight for the ingress serving the requested method. It needs no token:
 /// browsers never send credentials on a preflight.
-fn preflight(app: &App, request: &Request<Incoming>, route: &str) -> Response<Body> {
+fn preflight(
+    app: &App,
+    deployment: &Deployment,
+    request: &Request<Incoming>,
+    route: &str,
+) -> Response<Body> {
     let Some(method) = cors::requested_method(request.headers()) else {
         return respond::error_response(
             "BAD_REQUEST",
             "Access-Control-Request-Method is not an HTTP method",
         );
     };
-    let ingress = match app.deployment.routes.lookup(&method, route) {
+    let ingress = match deployment.routes.lookup(&method, route) {
         RouteMatch::Found { value, .. } => value.clone(),
         RouteMatch::MethodNotAllowed { allow } => return method_not_allowed(&allow),
         RouteMatch::NotFound | RouteMatch::InvalidParameter { .. } => {
@@ -124,11 +131,12 @@ fn preflight(app: &App, request: &Request<Incoming>, route: &str) -> Response<Bo
 /// Route → auth → negotiate → parameters → respond.
 async fn serve(
     app: &App,
+    deployment: &Deployment,
     request: Request<Incoming>,
     route: &str,
     cut: std::sync::Arc<tokio::sync::Notify>,
 ) -> Response<Body> {
-    let (ingress, route_params) = match app.deployment.routes.lookup(request.method(), route) {
+    let (ingress, route_params) = match deployment.routes.lookup(request.method(), route) {
         RouteMatch::Found { value, params } => (value.clone(), params),
         RouteMatch::NotFound => return respond::error_response("NOT_FOUND", "no such route"),
         RouteMatch::MethodNotAllowed { allow } => return method_not_allowed(&allow),

@@ -3,6 +3,7 @@
 
 mod admin;
 mod connection;
+mod deploy;
 mod ingress;
 mod request_id;
 pub mod respond;
@@ -23,14 +24,15 @@ use tracing::Instrument;
 
 use crate::capabilities::Backends;
 use crate::config::HostConfig;
-use crate::deploy::Deployment;
+use crate::deploy::Deployer;
 use crate::runtime::Runtime;
 use respond::Body;
 
 /// Everything requests need, shared by all connections.
 pub struct App {
     pub runtime: Arc<Runtime>,
-    pub deployment: Deployment,
+    /// The served ingresses; a request takes the current deployment once (hot deploy).
+    pub deployer: Arc<Deployer>,
     pub backends: Backends,
     pub config: HostConfig,
     /// Which web origins may call from a browser.
