@@ -305,7 +305,8 @@ storePoolSize: 0
     #[test]
     fn tls_names_both_files_and_nothing_else() {
         assert_eq!(HostConfig::default().tls, None);
-        let config = HostConfig::parse("tls: { certFile: c.pem, keyFile: k.pem }\n").expect("valid");
+        let config =
+            HostConfig::parse("tls: { certFile: c.pem, keyFile: k.pem }\n").expect("valid");
         assert_eq!(
             config.tls,
             Some(TlsConfig {

@@ -159,7 +159,10 @@ async fn a_broken_certificate_on_disk_keeps_the_previous_one_served() {
         let client = TlsHost::client(&[&first, &second, &mismatched], Protocol::Any);
         let response = client.get(host.url(HELLO)).send().await.expect("request");
         let served = peer_cert(&response);
-        assert_ne!(served, mismatched.der, "a pair that does not match was served");
+        assert_ne!(
+            served, mismatched.der,
+            "a pair that does not match was served"
+        );
         if served == second.der {
             break;
         }

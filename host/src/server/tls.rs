@@ -160,8 +160,7 @@ impl PairBytes {
         let certified = CertifiedKey::new(chain, key);
         match certified.keys_match() {
             // `Unknown`: the key type cannot tell its public key; rustls serves it anyway.
-            Ok(())
-            | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
                 Ok(certified)
             }
             Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::new(
@@ -219,12 +218,13 @@ impl Reloader {
                 .unwrap_or(Path::new("."))
                 .to_owned()
         });
-        let started = new_debouncer(RELOAD_DEBOUNCE, move |events: DebounceEventResult| {
-            match events {
+        let started = new_debouncer(
+            RELOAD_DEBOUNCE,
+            move |events: DebounceEventResult| match events {
                 Ok(_) => self.reload(),
                 Err(err) => tracing::warn!(%err, "watching the TLS certificate failed"),
-            }
-        });
+            },
+        );
         let mut debouncer = match started {
             Ok(debouncer) => debouncer,
             Err(err) => {

@@ -19,9 +19,11 @@ pub struct TestCert {
 
 impl TestCert {
     pub fn generate() -> Self {
-        let generated =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("rcgen makes a certificate");
+        let generated = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .expect("rcgen makes a certificate");
         Self {
             cert_pem: generated.cert.pem(),
             key_pem: generated.signing_key.serialize_pem(),
