@@ -152,8 +152,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
 /// Resolves if, `timeout` after accepting, the client has sent fewer bytes than hyper needs
 /// to pick HTTP/1.1 or HTTP/2. hyper's own header timer starts only once it has picked, so
 /// a client that sends nothing, or half an HTTP/2 preface, or (over TLS) never finishes its
-/// handshake, would otherwise hold its socket forever. (An HTTP/1.1 request that short is answered at once, and a kept-alive
-/// connection after it goes idle, which hyper's header timer ends at about the same time.)
+/// handshake, would otherwise hold its socket forever. (An HTTP/1.1 request that short is
+/// answered at once, and a kept-alive connection after it goes idle, which hyper's header
+/// timer ends at about the same time.)
 pub async fn first_bytes_deadline(read: Arc<AtomicUsize>, timeout: Option<Duration>) {
     let Some(timeout) = timeout else {
         return std::future::pending().await;

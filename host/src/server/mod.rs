@@ -189,7 +189,8 @@ impl Server {
         // Taken now, so a drain that starts during the TLS handshake still reaches it.
         let watcher = graceful.watcher();
         let tls = self.tls.as_ref().map(tls::Tls::acceptor);
-        // The handshake runs here, in the connection's task, under the first-bytes deadline.
+        // Polled in the connection's task below, never in the accept loop: a slow TLS
+        // handshake holds up nobody else, and it runs under the first-bytes deadline.
         let connection = async move {
             let stream = tls::accept(tls, stream).await?;
             let stream = connection::CountingStream::new(stream, read);
