@@ -190,3 +190,25 @@ async fn a_silent_tls_client_is_cut_by_the_header_read_timeout() {
         Ok(read) => panic!("the host sent {read} bytes to a client that said nothing"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_that_does_not_match_its_certificate_stops_the_host_naming_the_file() {
+    let (one, other) = (TestCert::generate(), TestCert::generate());
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        "tls: { certFile: cert.pem, keyFile: key.pem }\n",
+    )
+    .expect("config");
+    std::fs::write(dir.path().join("cert.pem"), &one.cert_pem).expect("cert");
+    std::fs::write(dir.path().join("key.pem"), &other.key_pem).expect("key");
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let err = match sluice::boot(dir.path(), Some(listen)).await {
+        Ok(_) => panic!("a host started with a key of another certificate"),
+        Err(err) => err.to_string(),
+    };
+    let key_file = dir.path().join("key.pem").display().to_string();
+    assert!(err.starts_with(&format!("TLS: {key_file}: ")), "{err}");
+    assert!(err.contains("does not match the certificate"), "{err}");
+}
