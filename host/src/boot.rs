@@ -16,6 +16,7 @@ use crate::cors::CorsPolicy;
 use crate::deploy::{self, Problem};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeError};
+use crate::server::tls::Tls;
 use crate::server::{App, Server};
 
 /// Why a host could not start at all. Problems with single files are not here: they are
@@ -34,6 +35,8 @@ pub enum BootError {
     Runtime(#[from] RuntimeError),
     #[error("cannot read the deploy directory {dir}: {source}")]
     Deploy { dir: String, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::server::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -163,10 +166,22 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             .map(Into::into),
         metrics,
     };
+    let tls = config_tls(&app.config, dir)?;
     let server = Server::bind(addr, app)
         .await
-        .map_err(|source| BootError::Listen { addr, source })?;
+        .map_err(|source| BootError::Listen { addr, source })?
+        .with_tls(tls);
     Ok(Booted { server, problems })
+}
+
+/// The public listener's TLS, when `sluice.yaml` has a `tls:` section; a pair that does not
+/// load stops the host rather than serving plain HTTP where HTTPS was asked for.
+fn config_tls(config: &HostConfig, dir: &Path) -> Result<Option<Tls>, BootError> {
+    Ok(config
+        .tls
+        .as_ref()
+        .map(|tls| Tls::load(tls, dir))
+        .transpose()?)
 }
 
 /// The JetStream bus when `sluice.yaml` has a `bus:` section (a node that cannot reach it

@@ -34,6 +34,9 @@
 //! http2MaxPendingResets: 20     # HTTP/2: streams reset before being taken; more closes the connection
 //! cors: { allowedOrigins: [] }  # web origins that may call from a browser: see `crate::cors`
 //! auth: { … }                   # caller tokens: see `crate::auth` (none: only public ingresses answer)
+//! tls: { certFile: cert.pem, keyFile: key.pem }  # serve HTTPS (HTTP/2 by ALPN), PEM files relative
+//!                               #   to the deploy directory, reloaded on change (absent: plain HTTP);
+//!                               #   see `crate::server::tls`
 //! ```
 
 use std::net::SocketAddr;
@@ -46,6 +49,7 @@ use crate::backends::bus::JetStreamConfig;
 use crate::backends::store::postgres::{PostgresConfig, is_postgres_url};
 use crate::cors::CorsConfig;
 use crate::runtime::RuntimeConfig;
+use crate::server::tls::TlsConfig;
 
 /// hyper's smallest HTTP/1.1 read buffer; it panics on a smaller `max_buf_size`.
 const MIN_HEADER_BYTES: usize = 8 << 10;
@@ -84,6 +88,7 @@ pub struct HostConfig {
     pub http2_max_pending_resets: usize,
     pub auth: Option<AuthConfig>,
     pub cors: CorsConfig,
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for HostConfig {
@@ -118,6 +123,7 @@ impl Default for HostConfig {
             http2_max_pending_resets: 20,
             auth: None,
             cors: CorsConfig::default(),
+            tls: None,
         }
     }
 }
@@ -309,6 +315,26 @@ storePoolSize: 0
         )
         .expect("valid");
         assert_eq!(config.postgres(), None);
+    }
+
+    #[test]
+    fn tls_names_both_files_and_nothing_else() {
+        assert_eq!(HostConfig::default().tls, None);
+        let config =
+            HostConfig::parse("tls: { certFile: c.pem, keyFile: k.pem }\n").expect("valid");
+        assert_eq!(
+            config.tls,
+            Some(TlsConfig {
+                cert_file: "c.pem".into(),
+                key_file: "k.pem".into()
+            })
+        );
+        for bad in [
+            "tls: { certFile: c.pem }\n",
+            "tls: { certFile: c.pem, keyFile: k.pem, caFile: a.pem }\n",
+        ] {
+            assert!(HostConfig::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

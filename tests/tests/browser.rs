@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::Host;
+use support::tls::{Protocol, TestCert, TlsHost};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -105,6 +106,76 @@ async fn the_demo_page_shows_live_stock_and_resumes_after_the_server_cuts_the_st
     );
 }
 
+/// A page with ten `EventSource`s to one origin. Over HTTP/1.1 Chromium opens at most six
+/// connections per origin, so four would wait forever; over https the host offers HTTP/2 by
+/// ALPN, and all ten share one connection. Every one gets an event published once all are
+/// open.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_event_sources_on_one_https_origin_are_all_live_at_once() {
+    // The certificate is self-signed at test time, so Chromium is told to accept it.
+    let Some(browser) = Browser::start_with(&["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let cert = TestCert::generate();
+    let host = TlsHost::start(&cert, "", &[("public/index.html", TEN_STREAMS_PAGE)]).await;
+    browser.goto(&host.url("/")).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while browser.log_entries("open").await.len() < STREAMS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every stream opened within 30 s; the page logged {}",
+            browser.script("return window.sluiceLog").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let protocol = browser
+        .script("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+        .await;
+    assert_eq!(protocol, "h2", "the page came over HTTP/2");
+
+    let client = TlsHost::client(&[&cert], Protocol::Any);
+    host.wait_for_subscribers(&client, STREAMS as u64).await;
+    host.publish(&client, "actors/order/ORD-123", json!({ "seq": 1 }))
+        .await;
+    browser.wait_for_log_entry("updated", STREAMS - 1).await;
+    let mut streams: Vec<u64> = browser
+        .log_entries("updated")
+        .await
+        .iter()
+        .map(|entry| {
+            let (stream, data) = entry["data"]
+                .as_str()
+                .and_then(|data| data.split_once(' '))
+                .expect("`<stream> <data>`");
+            let event: Value = serde_json::from_str(data).expect("JSON data");
+            assert_eq!(event["data"]["seq"], 1, "{entry}");
+            stream.parse().expect("stream number")
+        })
+        .collect();
+    streams.sort_unstable();
+    assert_eq!(streams, (0..STREAMS as u64).collect::<Vec<_>>());
+    assert!(browser.log_entries("error").await.is_empty());
+}
+
+const STREAMS: usize = 10;
+
+/// Ten streams of one order; each logs when it opens and what it receives.
+const TEN_STREAMS_PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>Ten streams</title>
+<script>
+  window.sluiceLog = []
+  const log = (type, data) => window.sluiceLog.push({ type, data, lastEventId: '', at: Date.now() })
+  for (let stream = 0; stream < 10; stream++) {
+    const source = new EventSource('/ingress/api/orders/ORD-123/events')
+    source.onopen = () => log('open', String(stream))
+    source.onerror = () => log('error', String(stream))
+    source.addEventListener('updated', (e) => log('updated', `${stream} ${e.data}`))
+  }
+</script>
+"#;
+
 fn available(entry: &Value) -> u64 {
     let stock: Value = serde_json::from_str(entry["data"].as_str().expect("data")).expect("JSON");
     stock["data"]["calculateAvailableStock"]["available"]
@@ -132,6 +203,11 @@ struct Browser {
 impl Browser {
     /// Start ChromeDriver and a session, or `None` (with a message) where either is missing.
     async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with more Chromium flags.
+    async fn start_with(extra_args: &[&str]) -> Option<Self> {
         for program in [CHROMIUM, CHROMEDRIVER] {
             if !std::path::Path::new(program).exists() {
                 eprintln!(
@@ -183,6 +259,10 @@ impl Browser {
             "--disable-sync".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(extra_args.iter().map(|&arg| arg.to_owned()))
+            .collect();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),

@@ -13,7 +13,6 @@ use std::time::Duration;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::config::HostConfig;
@@ -92,25 +91,21 @@ where
     }
 }
 
-/// A TCP stream that counts the bytes read from it, so the host can tell a client that
-/// never finished its first bytes (see [`first_bytes_deadline`]).
-pub struct CountingStream {
-    inner: TcpStream,
+/// A stream that counts the bytes read from it into `read`, so the host can tell a client
+/// that never finished its first bytes (see [`first_bytes_deadline`]). Over TLS it wraps the
+/// decrypted stream: handshake bytes do not count as a request.
+pub struct CountingStream<S> {
+    inner: S,
     read: Arc<AtomicUsize>,
 }
 
-impl CountingStream {
-    pub fn new(inner: TcpStream) -> (Self, Arc<AtomicUsize>) {
-        let read = Arc::new(AtomicUsize::new(0));
-        let stream = Self {
-            inner,
-            read: read.clone(),
-        };
-        (stream, read)
+impl<S> CountingStream<S> {
+    pub fn new(inner: S, read: Arc<AtomicUsize>) -> Self {
+        Self { inner, read }
     }
 }
 
-impl AsyncRead for CountingStream {
+impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -124,7 +119,7 @@ impl AsyncRead for CountingStream {
     }
 }
 
-impl AsyncWrite for CountingStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -156,9 +151,10 @@ impl AsyncWrite for CountingStream {
 
 /// Resolves if, `timeout` after accepting, the client has sent fewer bytes than hyper needs
 /// to pick HTTP/1.1 or HTTP/2. hyper's own header timer starts only once it has picked, so
-/// a client that sends nothing, or half an HTTP/2 preface, would otherwise hold its socket
-/// forever. (An HTTP/1.1 request that short is answered at once, and a kept-alive
-/// connection after it goes idle, which hyper's header timer ends at about the same time.)
+/// a client that sends nothing, or half an HTTP/2 preface, or (over TLS) never finishes its
+/// handshake, would otherwise hold its socket forever. (An HTTP/1.1 request that short is
+/// answered at once, and a kept-alive connection after it goes idle, which hyper's header
+/// timer ends at about the same time.)
 pub async fn first_bytes_deadline(read: Arc<AtomicUsize>, timeout: Option<Duration>) {
     let Some(timeout) = timeout else {
         return std::future::pending().await;

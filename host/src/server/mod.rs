@@ -7,11 +7,13 @@ mod deploy;
 mod ingress;
 mod request_id;
 pub mod respond;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -94,6 +96,7 @@ impl App {
 pub struct Server {
     listener: TcpListener,
     app: Arc<App>,
+    tls: Option<tls::Tls>,
 }
 
 impl Server {
@@ -102,7 +105,14 @@ impl Server {
         Ok(Self {
             listener,
             app: Arc::new(app),
+            tls: None,
         })
+    }
+
+    /// Serve TLS (HTTP/2 offered by ALPN) instead of plain TCP.
+    pub fn with_tls(mut self, tls: Option<tls::Tls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -176,14 +186,23 @@ impl Server {
                 async move { Ok::<_, Infallible>(app.handle(request, peer, cut).await) }
             }
         });
-        let (stream, read) = connection::CountingStream::new(stream);
         let builder = connection::builder(&self.app.config, executor);
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let read = Arc::new(AtomicUsize::new(0));
         let first_bytes =
-            connection::first_bytes_deadline(read, self.app.config.header_read_timeout());
+            connection::first_bytes_deadline(read.clone(), self.app.config.header_read_timeout());
+        // Taken now, so a drain that starts during the TLS handshake still reaches it.
+        let watcher = graceful.watcher();
+        let tls = self.tls.as_ref().map(tls::Tls::acceptor);
+        // Polled in the connection's task below, never in the accept loop: a slow TLS
+        // handshake holds up nobody else, and it runs under the first-bytes deadline.
+        let connection = async move {
+            let stream = tls::accept(tls, stream).await?;
+            let stream = connection::CountingStream::new(stream, read);
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            watcher.watch(connection).await
+        };
         tokio::spawn(async move {
             tokio::select! {
                 result = connection => {
