@@ -365,7 +365,7 @@ async fn one_stream(bus_yaml: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     std::fs::write(dir.path().join("sluice.yaml"), bus_yaml).expect("config");
-    let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("boot");
     let addr = booted.server.local_addr().expect("addr");

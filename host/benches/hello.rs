@@ -69,7 +69,7 @@ async fn instantiation() {
 }
 
 async fn start(dir: &std::path::Path) -> SocketAddr {
-    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir, sluice::Listen::ephemeral())
         .await
         .expect("boot");
     let addr = booted.server.local_addr().expect("addr");

@@ -40,8 +40,12 @@ enum Command {
         /// Address to listen on (overrides `listen` in sluice.yaml; default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Address of the admin endpoints (overrides `adminListen` in sluice.yaml; default
+        /// 127.0.0.1:9090). Port 0 picks a free port; the log says which.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
-    /// Publish an event on a running server's bus (through its loopback-only admin endpoint).
+    /// Publish an event on a running server's bus (through its admin endpoint).
     Publish {
         #[arg(long)]
         topic: String,
@@ -51,9 +55,8 @@ enum Command {
         /// The event data as JSON.
         #[arg(long, default_value = "{}")]
         data: String,
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
+        #[command(flatten)]
+        admin: AdminServer,
     },
     /// Make a fresh static caller token. Prints its entry for the tokens file
     /// (`auth.tokensFile` in sluice.yaml), which holds only the token's SHA-256, on stdout,
@@ -67,11 +70,37 @@ enum Command {
         #[arg(long, default_value = "")]
         scope: String,
     },
-    /// Talk to actors on a running server (through its loopback-only admin endpoint).
+    /// Talk to actors on a running server (through its admin endpoint).
     Actor {
         #[command(subcommand)]
         command: ActorCommand,
     },
+}
+
+/// Where a running server's admin endpoints are, and how to get in.
+#[derive(clap::Args)]
+struct AdminServer {
+    /// The server's admin base URL (its `adminListen`).
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    server: String,
+    /// A file holding the admin token (the server's `adminTokenFile`); without it, the
+    /// `SLUICE_ADMIN_TOKEN` environment variable, if set.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+}
+
+impl AdminServer {
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        let token = match &self.admin_token_file {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("reading the admin token {}", file.display()))?,
+            None => match std::env::var("SLUICE_ADMIN_TOKEN") {
+                Ok(token) => token,
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(Some(token.trim().to_owned()).filter(|token| !token.is_empty()))
+    }
 }
 
 #[derive(Subcommand)]
@@ -87,9 +116,8 @@ enum ActorCommand {
         /// Run without storing or publishing anything.
         #[arg(long)]
         preview: bool,
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
+        #[command(flatten)]
+        admin: AdminServer,
     },
 }
 
@@ -121,13 +149,23 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().with_current_span(true).init(),
     }
     match cli.command {
-        Command::Serve { dir, listen } => serve(dir, listen).await,
+        Command::Serve {
+            dir,
+            listen,
+            admin_listen,
+        } => {
+            let listen = sluice::Listen {
+                public: listen,
+                admin: admin_listen,
+            };
+            serve(dir, listen).await
+        }
         Command::Publish {
             topic,
             event,
             data,
-            server,
-        } => publish(&topic, &event, &data, &server).await,
+            admin,
+        } => publish(&topic, &event, &data, &admin).await,
         Command::Token { subject, scope } => token(&subject, &scope),
         Command::Actor {
             command:
@@ -136,14 +174,14 @@ async fn main() -> anyhow::Result<()> {
                     actor_id,
                     messages,
                     preview,
-                    server,
+                    admin,
                 },
         } => {
             let messages: serde_json::Value =
                 serde_json::from_str(&messages).context("MESSAGES is not valid JSON")?;
             let query = if preview { "?preview=true" } else { "" };
             post(
-                &server,
+                &admin,
                 &format!("/_sluice/actors/{actor_type}/{actor_id}{query}"),
                 messages,
             )
@@ -152,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(dir: Option<PathBuf>, listen: sluice::Listen) -> anyhow::Result<()> {
     // Every SSE connection holds a socket; lift the soft limit to the hard one.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open-file limit raised"),
@@ -173,8 +211,10 @@ async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Resu
         tracing::error!("not deployed: {problem}");
     }
     let addr = booted.server.local_addr()?;
+    let admin = booted.server.admin_addr()?;
     let app = booted.server.app().clone();
     tracing::info!(%addr, ingresses = ?app.deployment.ingress_ids(), "sluice is serving");
+    tracing::info!(addr = %admin, "admin endpoints listening");
     booted.server.run(shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
@@ -203,18 +243,22 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn publish(topic: &str, event: &str, data: &str, server: &str) -> anyhow::Result<()> {
+async fn publish(topic: &str, event: &str, data: &str, server: &AdminServer) -> anyhow::Result<()> {
     let data: serde_json::Value = serde_json::from_str(data).context("--data is not valid JSON")?;
     let body = serde_json::json!({ "topic": topic, "event": event, "data": data });
     post(server, "/_sluice/publish", body).await
 }
 
 /// POST `body` to the server's admin `path`, print the answer, fail on an error status.
-async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+async fn post(admin: &AdminServer, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let server = &admin.server;
     let body = body.to_string();
-    let request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))?;
+    let mut request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = admin.token()? {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(body)))?;
     let client = Client::builder(TokioExecutor::new()).build_http();
     let response = client
         .request(request)

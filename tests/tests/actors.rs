@@ -51,7 +51,7 @@ async fn next_stock(events: &mut Events) -> Value {
 
 async fn actor(host: &Host, target: &str, messages: Value) -> reqwest::Response {
     host.client
-        .post(host.url(&format!("/_sluice/actors/{target}")))
+        .post(host.admin_url(&format!("/_sluice/actors/{target}")))
         .json(&messages)
         .send()
         .await
@@ -140,7 +140,7 @@ async fn actor_state_survives_a_host_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     let boot = || async {
-        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("boots");
         assert!(booted.problems.is_empty(), "{:?}", booted.problems);

@@ -53,7 +53,7 @@ impl Healthy {
         let publisher = tokio::spawn({
             let (stop, url, client) = (
                 stop.clone(),
-                host.url("/_sluice/publish"),
+                host.admin_url("/_sluice/publish"),
                 host.client.clone(),
             );
             async move {

@@ -20,7 +20,7 @@ async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> (SocketAddr, t
     for (relative, contents) in extra {
         std::fs::write(dir.path().join(relative), contents).expect("extra file");
     }
-    let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("boots");
     assert!(booted.problems.is_empty(), "{:?}", booted.problems);

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 pub struct Host {
     pub addr: SocketAddr,
+    /// The admin listener's address (`adminListen`).
+    pub admin: SocketAddr,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
     /// Dropping it would start the drain.
@@ -39,7 +41,7 @@ impl Host {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
             std::fs::write(path, contents).expect("extra file");
         }
-        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("host boots");
         assert!(
@@ -48,12 +50,14 @@ impl Host {
             booted.problems
         );
         let addr = booted.server.local_addr().expect("bound");
+        let admin = booted.server.admin_addr().expect("admin bound");
         let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
         let stopped = tokio::spawn(booted.server.run(async {
             let _ = triggered.await;
         }));
         let host = Self {
             addr,
+            admin,
             client: reqwest::Client::new(),
             _dir: dir,
             _serving: None,
@@ -67,6 +71,11 @@ impl Host {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `path` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     pub fn sse(&self, path: &str) -> reqwest::RequestBuilder {
@@ -92,7 +101,7 @@ impl Host {
     pub async fn publish(&self, topic: &str, event: &str, data: Value) -> u64 {
         let response = self
             .client
-            .post(self.url("/_sluice/publish"))
+            .post(self.admin_url("/_sluice/publish"))
             .json(&json!({ "topic": topic, "event": event, "data": data }))
             .send()
             .await
@@ -104,7 +113,7 @@ impl Host {
 
     pub async fn metrics(&self) -> Value {
         self.client
-            .get(self.url("/_sluice/metrics"))
+            .get(self.admin_url("/_sluice/metrics"))
             .send()
             .await
             .expect("metrics")

@@ -93,6 +93,10 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Live subscriptions on this node, for metrics.
     fn subscriber_count(&self) -> usize;
+
+    /// Whether the bus can take publishes and subscriptions right now, checked cheaply (no
+    /// round trip): for `GET /readyz`. `Err` says why not.
+    fn ready(&self) -> Result<(), BusError>;
 }
 
 /// Why the bus refused or failed a call. [`BusError::is_invalid_input`] errors are the

@@ -614,6 +614,17 @@ impl EventBus for JetStreamBus {
     fn subscriber_count(&self) -> usize {
         self.shared.live_subscribers.load(Ordering::Relaxed)
     }
+
+    /// The NATS client's connection state: while it reconnects, publishes fail.
+    fn ready(&self) -> Result<(), BusError> {
+        match self.shared.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(unavailable(
+                &format!("NATS at {}", self.shared.config.url),
+                state,
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
