@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn the_admin_surface_defaults_to_loopback_9090_without_a_token() {
         let config = HostConfig::parse("").expect("valid");
-        assert_eq!(config.admin_listen, SocketAddr::from(([127, 0, 0, 1], 9090)));
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        );
         assert_eq!(config.admin_token_file, None);
         assert!(!config.public_health);
         let config = HostConfig::parse(
@@ -251,7 +254,11 @@ mod tests {
         );
         assert!(config.public_health);
         let err = HostConfig::parse("adminListen: 9090\n").expect_err("no host");
-        assert!(err.to_string().contains("adminListen: invalid socket address syntax"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("adminListen: invalid socket address syntax"),
+            "{err}"
+        );
     }
 
     #[test]

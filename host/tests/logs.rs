@@ -59,6 +59,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", &dir.path().display().to_string()])
             .args(["--listen", &addr.to_string(), "--log-format", "json"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             // Warnings only, but the guest's output too: the request's span must survive
             // a filter that hides the host's info lines.
             .env("RUST_LOG", "warn,sluice::guest=info")

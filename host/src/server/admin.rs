@@ -107,9 +107,7 @@ impl AdminToken {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or(Refusal::Missing)?;
-        let matches: bool = crate::auth::sha256(presented)
-            .ct_eq(&self.digest)
-            .into();
+        let matches: bool = crate::auth::sha256(presented).ct_eq(&self.digest).into();
         if matches { Ok(()) } else { Err(Refusal::Wrong) }
     }
 }
