@@ -262,10 +262,13 @@ async fn preview_changes_nothing_and_publishes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_actor_that_traps_leaves_state_untouched_and_the_caller_gets_an_error() {
-    let host = Host::demo_with(&[(
-        "actors/crash.yaml",
-        "uri: /resources/actors/crash\nspec:\n  componentId: actor-crash\n",
-    )])
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::ACTOR_CRASH],
+        &[(
+            "actors/crash.yaml",
+            "uri: /resources/actors/crash\nspec:\n  componentId: actor-crash\n",
+        )],
+    )
     .await;
     let increment = json!({"type": "increment"});
     assert_eq!(

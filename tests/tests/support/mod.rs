@@ -26,7 +26,16 @@ impl Host {
 
     /// Serve the bundled demo plus `extra` files (path relative to the deploy directory).
     pub async fn demo_with(extra: &[(&str, &str)]) -> Self {
-        let (mut host, shutdown) = Self::demo_with_shutdown(extra).await;
+        Self::demo_with_fixtures(&[], extra).await
+    }
+
+    /// Serve the bundled demo plus test fixture components (`sluice_e2e::fixtures`) and
+    /// `extra` files.
+    pub async fn demo_with_fixtures(
+        fixtures: &[sluice_e2e::Fixture],
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let (mut host, shutdown) = Self::start(fixtures, extra).await;
         // Never drained: the host serves as long as this `Host` lives.
         host._serving = Some(shutdown.trigger);
         host
@@ -34,8 +43,15 @@ impl Host {
 
     /// Like [`Host::demo_with`], with a handle that starts the host's drain.
     pub async fn demo_with_shutdown(extra: &[(&str, &str)]) -> (Self, Shutdown) {
+        Self::start(&[], extra).await
+    }
+
+    async fn start(fixtures: &[sluice_e2e::Fixture], extra: &[(&str, &str)]) -> (Self, Shutdown) {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        for fixture in fixtures {
+            fixture.write_to(dir.path()).expect("fixture written");
+        }
         for (relative, contents) in extra {
             let path = dir.path().join(relative);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
