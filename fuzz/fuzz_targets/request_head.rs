@@ -20,7 +20,8 @@
 //!   `text/html`); `/ingress/<route>` gets 404 `NOT_FOUND` when no route matches, 405
 //!   `METHOD_NOT_ALLOWED` with `Allow` listing exactly the route's methods, 400
 //!   `INVALID_PARAMETER` for a parameter that is not UTF-8 once decoded, and otherwise never
-//!   the router's 404 or a 405; any other path but `/_sluice/…` gets 404 `NOT_FOUND`;
+//!   the router's 404 or a 405; any other path gets 404 `NOT_FOUND` (`/_sluice/…` too: the
+//!   admin endpoints have a listener of their own);
 //! - every error the host makes has the documented JSON body `{"error":{"code","message",…}}`
 //!   with `Content-Type: application/json`.
 //!
@@ -173,7 +174,7 @@ fn check_routing(head: &Head, reply: &Reply) {
                 }
             }
         }
-    } else if !path.starts_with("/_sluice/") {
+    } else {
         assert_error(head, reply, 404, "NOT_FOUND");
     }
 }

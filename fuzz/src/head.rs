@@ -80,7 +80,7 @@ pub fn host() -> &'static Host {
                 .build()
                 .expect("a tokio runtime");
             runtime.block_on(async move {
-                let booted = sluice::boot(&dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+                let booted = sluice::boot(&dir, sluice::Listen::ephemeral())
                     .await
                     .expect("the demo host boots");
                 assert!(booted.problems.is_empty(), "{:?}", booted.problems);

@@ -95,6 +95,8 @@ fn main() {
 struct Node {
     child: std::process::Child,
     addr: SocketAddr,
+    /// The admin listener: metrics and publish.
+    admin: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -107,24 +109,31 @@ impl Node {
             format!("maxInstances: {}\n{extra_config}", SUBSCRIBERS + 100),
         )
         .expect("config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr");
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("port")
+                .local_addr()
+                .expect("addr")
+        };
+        let (port, admin) = (free_port(), free_port());
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args([
                 "serve",
                 &dir.path().display().to_string(),
                 "--listen",
                 &port.to_string(),
+                "--admin-listen",
+                &admin.to_string(),
             ])
             .env("RUST_LOG", "error")
             .spawn()
             .expect("sluice serve");
         let addr = wait_until_listening(port).await;
+        let admin = wait_until_listening(admin).await;
         Self {
             child,
             addr,
+            admin,
             _dir: dir,
         }
     }
@@ -144,13 +153,13 @@ async fn fan_out(nodes: &[&Node], publisher: &Node) {
     let mut subscribers = Subscribers::connect(&addrs, "/ingress/api/orders/ORD-F/events").await;
     let per_node = SUBSCRIBERS / nodes.len();
     for node in nodes {
-        let client = reqwest_like::Client::new(node.addr);
+        let client = reqwest_like::Client::new(node.admin);
         while client.subscribers().await < per_node {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     let pids: Vec<u32> = nodes.iter().map(|node| node.child.id()).collect();
-    let publisher = reqwest_like::Client::new(publisher.addr);
+    let publisher = reqwest_like::Client::new(publisher.admin);
     subscribers
         .rounds(&pids, async |round| publisher.publish(round).await)
         .await;
@@ -365,7 +374,7 @@ async fn one_stream(bus_yaml: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     std::fs::write(dir.path().join("sluice.yaml"), bus_yaml).expect("config");
-    let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("boot");
     let addr = booted.server.local_addr().expect("addr");

@@ -69,7 +69,7 @@ async fn instantiation() {
 }
 
 async fn start(dir: &std::path::Path) -> SocketAddr {
-    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir, sluice::Listen::ephemeral())
         .await
         .expect("boot");
     let addr = booted.server.local_addr().expect("addr");
@@ -103,18 +103,23 @@ async fn time_to_first_byte(dir: &std::path::Path) {
 }
 
 async fn idle_connection_memory(dir: &std::path::Path) {
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "serve",
             &dir.display().to_string(),
             "--listen",
             "127.0.0.1:0",
+            "--admin-listen",
+            &admin.to_string(),
         ])
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("sluice serve");
     // The demo's sluice.yaml does not say 127.0.0.1:0, so find the port from /proc.
-    let addr = wait_for_listen_port(server.id()).await;
+    let addr = wait_for_listen_port(server.id(), admin.port()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(server.id());
     let mut connections = Vec::with_capacity(IDLE_CONNECTIONS);
@@ -155,8 +160,9 @@ fn rss_kib(pid: u32) -> i64 {
         .expect("VmRSS")
 }
 
-/// The TCP port process `pid` listens on, from /proc/net/tcp and its socket inodes.
-async fn wait_for_listen_port(pid: u32) -> SocketAddr {
+/// The TCP port process `pid` listens on other than `admin`, from /proc/net/tcp and its
+/// socket inodes.
+async fn wait_for_listen_port(pid: u32, admin: u16) -> SocketAddr {
     for _ in 0..200 {
         let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|entries| {
@@ -183,7 +189,9 @@ async fn wait_for_listen_port(pid: u32) -> SocketAddr {
             {
                 let port = u16::from_str_radix(fields[1].rsplit(':').next().unwrap_or("0"), 16)
                     .unwrap_or(0);
-                return SocketAddr::from(([127, 0, 0, 1], port));
+                if port != admin {
+                    return SocketAddr::from(([127, 0, 0, 1], port));
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -16,8 +16,9 @@ use crate::cors::CorsPolicy;
 use crate::deploy::{self, Problem};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeError};
+use crate::server::admin::AdminToken;
 use crate::server::tls::Tls;
-use crate::server::{App, Server};
+use crate::server::{App, Server, Surface};
 
 /// Why a host could not start at all. Problems with single files are not here: they are
 /// reported and skipped (see [`Booted::problems`]).
@@ -37,11 +38,32 @@ pub enum BootError {
     Deploy { dir: String, source: std::io::Error },
     #[error("TLS: {0}")]
     Tls(#[from] crate::server::tls::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({what}): {source}")]
     Listen {
         addr: SocketAddr,
+        what: &'static str,
         source: std::io::Error,
     },
+}
+
+/// Addresses that override `listen` and `adminListen` in `sluice.yaml` (the CLI's `--listen`
+/// and `--admin-listen`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listen {
+    pub public: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+impl Listen {
+    /// Both listeners on loopback, each on a port the system picks: for tests, where several
+    /// hosts run side by side.
+    pub fn ephemeral() -> Self {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            public: Some(any_port),
+            admin: Some(any_port),
+        }
+    }
 }
 
 /// A host ready to run, and what could not be deployed.
@@ -50,8 +72,8 @@ pub struct Booted {
     pub problems: Vec<Problem>,
 }
 
-/// Build a host serving `dir`. `listen` overrides the config file's address.
-pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, BootError> {
+/// Build a host serving `dir`. `listen` overrides the config file's addresses.
+pub async fn boot(dir: &Path, listen: Listen) -> Result<Booted, BootError> {
     let config_file = dir.join("sluice.yaml");
     let config = match std::fs::read_to_string(&config_file) {
         Ok(text) => HostConfig::parse(&text).map_err(|err| BootError::Config {
@@ -71,6 +93,7 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
         Some(auth) => Authenticator::load(auth, dir)?,
         None => Authenticator::default(),
     };
+    let admin_token = admin_token(&config, dir)?;
     let cors = CorsPolicy::from_config(&config.cors).map_err(|reason| BootError::Config {
         file: config_file.display().to_string(),
         reason,
@@ -152,7 +175,15 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             );
         }
     }
-    let addr = listen.unwrap_or(config.listen);
+    let addr = listen.public.unwrap_or(config.listen);
+    let admin_addr = listen.admin.unwrap_or(config.admin_listen);
+    if admin_token.is_none() && !admin_addr.ip().is_loopback() {
+        tracing::warn!(
+            %admin_addr,
+            "the admin endpoints listen beyond loopback without adminTokenFile: anyone who \
+             reaches that address can publish events and message actors"
+        );
+    }
     let app = App {
         runtime,
         deployer,
@@ -165,11 +196,19 @@ pub async fn boot(dir: &Path, listen: Option<SocketAddr>) -> Result<Booted, Boot
             .ok()
             .map(Into::into),
         metrics,
+        admin_token,
     };
     let tls = config_tls(&app.config, dir)?;
-    let server = Server::bind(addr, app)
+    let server = Server::bind(addr, admin_addr, app)
         .await
-        .map_err(|source| BootError::Listen { addr, source })?
+        .map_err(|(surface, addr, source)| BootError::Listen {
+            addr,
+            what: match surface {
+                Surface::Public => "listen",
+                Surface::Admin => "adminListen",
+            },
+            source,
+        })?
         .with_tls(tls);
     Ok(Booted { server, problems })
 }
@@ -182,6 +221,21 @@ fn config_tls(config: &HostConfig, dir: &Path) -> Result<Option<Tls>, BootError>
         .as_ref()
         .map(|tls| Tls::load(tls, dir))
         .transpose()?)
+}
+
+/// The admin token from `adminTokenFile`, if set; a file that is missing, unreadable or
+/// empty stops the host, naming the file.
+fn admin_token(config: &HostConfig, dir: &Path) -> Result<Option<AdminToken>, BootError> {
+    let Some(file) = &config.admin_token_file else {
+        return Ok(None);
+    };
+    let file = dir.join(file);
+    AdminToken::load(&file)
+        .map(Some)
+        .map_err(|reason| BootError::Config {
+            file: file.display().to_string(),
+            reason: format!("adminTokenFile: {reason}"),
+        })
 }
 
 /// The JetStream bus when `sluice.yaml` has a `bus:` section (a node that cannot reach it

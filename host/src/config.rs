@@ -2,6 +2,11 @@
 //!
 //! ```yaml
 //! listen: 127.0.0.1:8080        # address to serve on (the CLI's --listen wins)
+//! adminListen: 127.0.0.1:9090   # the admin endpoints' own address (the CLI's --admin-listen wins):
+//!                               #   see `crate::server::admin`; the public address answers none of them
+//! adminTokenFile: admin.token   # absent: no admin token; else every admin request needs
+//!                               #   `Authorization: Bearer <the file's content, trimmed>`
+//! publicHealth: false           # also answer GET /healthz and /readyz on the public address
 //! store: sluice.db              # a path: SQLite file, relative to the deploy directory;
 //!                               # a postgres:// or postgresql:// URL: PostgreSQL (a cluster)
 //! storeSchema: public           # PostgreSQL only: the schema of every table (created if missing)
@@ -59,6 +64,10 @@ const MIN_HEADER_BYTES: usize = 8 << 10;
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct HostConfig {
     pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Relative to the deploy directory.
+    pub admin_token_file: Option<std::path::PathBuf>,
+    pub public_health: bool,
     pub store: String,
     pub store_schema: String,
     pub store_pool_size: usize,
@@ -95,6 +104,9 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            admin_token_file: None,
+            public_health: false,
             store: "sluice.db".into(),
             store_schema: "public".into(),
             store_pool_size: 16,
@@ -230,6 +242,33 @@ mod tests {
         assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(config.keepalive_seconds, 5);
         assert_eq!(config.max_body_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn the_admin_surface_defaults_to_loopback_9090_without_a_token() {
+        let config = HostConfig::parse("").expect("valid");
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        );
+        assert_eq!(config.admin_token_file, None);
+        assert!(!config.public_health);
+        let config = HostConfig::parse(
+            "adminListen: 0.0.0.0:0\nadminTokenFile: secrets/admin.token\npublicHealth: true\n",
+        )
+        .expect("valid");
+        assert_eq!(config.admin_listen, SocketAddr::from(([0, 0, 0, 0], 0)));
+        assert_eq!(
+            config.admin_token_file.as_deref(),
+            Some(std::path::Path::new("secrets/admin.token"))
+        );
+        assert!(config.public_health);
+        let err = HostConfig::parse("adminListen: 9090\n").expect_err("no host");
+        assert!(
+            err.to_string()
+                .contains("adminListen: invalid socket address syntax"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -26,6 +26,6 @@ pub mod route;
 pub mod runtime;
 pub mod server;
 
-pub use boot::{Booted, boot};
+pub use boot::{Booted, Listen, boot};
 pub use config::HostConfig;
 pub use server::Server;

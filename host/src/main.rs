@@ -42,8 +42,12 @@ enum Command {
         /// Address to listen on (overrides `listen` in sluice.yaml; default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Address of the admin endpoints (overrides `adminListen` in sluice.yaml; default
+        /// 127.0.0.1:9090). Port 0 picks a free port; the log says which.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
-    /// Publish an event on a running server's bus (through its loopback-only admin endpoint).
+    /// Publish an event on a running server's bus (through its admin endpoint).
     Publish {
         #[arg(long)]
         topic: String,
@@ -53,9 +57,8 @@ enum Command {
         /// The event data as JSON.
         #[arg(long, default_value = "{}")]
         data: String,
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
+        #[command(flatten)]
+        admin: AdminServer,
     },
     /// Ask a running server to reload its deploy directory now (hot deploy), print the
     /// report, and fail when some file could not be deployed.
@@ -63,9 +66,8 @@ enum Command {
         /// The deploy directory the server must be serving; a server that serves another
         /// one is refused (a server never switches directories).
         dir: Option<PathBuf>,
-        /// The server's base URL (its admin endpoint).
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
+        #[command(flatten)]
+        admin: AdminServer,
     },
     /// Make a fresh static caller token. Prints its entry for the tokens file
     /// (`auth.tokensFile` in sluice.yaml), which holds only the token's SHA-256, on stdout,
@@ -79,7 +81,7 @@ enum Command {
         #[arg(long, default_value = "")]
         scope: String,
     },
-    /// Talk to actors on a running server (through its loopback-only admin endpoint).
+    /// Talk to actors on a running server (through its admin endpoint).
     Actor {
         #[command(subcommand)]
         command: ActorCommand,
@@ -115,6 +117,32 @@ enum Command {
     },
 }
 
+/// Where a running server's admin endpoints are, and how to get in.
+#[derive(clap::Args)]
+struct AdminServer {
+    /// The server's admin base URL (its `adminListen`).
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    server: String,
+    /// A file holding the admin token (the server's `adminTokenFile`); without it, the
+    /// `SLUICE_ADMIN_TOKEN` environment variable, if set.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+}
+
+impl AdminServer {
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        let token = match &self.admin_token_file {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("reading the admin token {}", file.display()))?,
+            None => match std::env::var("SLUICE_ADMIN_TOKEN") {
+                Ok(token) => token,
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(Some(token.trim().to_owned()).filter(|token| !token.is_empty()))
+    }
+}
+
 #[derive(Subcommand)]
 enum ActorCommand {
     /// Send messages to actor TYPE/ID and print the response.
@@ -128,9 +156,8 @@ enum ActorCommand {
         /// Run without storing or publishing anything.
         #[arg(long)]
         preview: bool,
-        /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
+        #[command(flatten)]
+        admin: AdminServer,
     },
 }
 
@@ -172,14 +199,24 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().with_current_span(true).init(),
     }
     match cli.command {
-        Command::Serve { dir, listen } => serve(dir, listen).await,
+        Command::Serve {
+            dir,
+            listen,
+            admin_listen,
+        } => {
+            let listen = sluice::Listen {
+                public: listen,
+                admin: admin_listen,
+            };
+            serve(dir, listen).await
+        }
         Command::Publish {
             topic,
             event,
             data,
-            server,
-        } => publish(&topic, &event, &data, &server).await,
-        Command::Deploy { dir, server } => deploy(dir, &server).await,
+            admin,
+        } => publish(&topic, &event, &data, &admin).await,
+        Command::Deploy { dir, admin } => deploy(dir, &admin).await,
         Command::Token { subject, scope } => token(&subject, &scope),
         Command::New {
             name,
@@ -196,14 +233,14 @@ async fn main() -> anyhow::Result<()> {
                     actor_id,
                     messages,
                     preview,
-                    server,
+                    admin,
                 },
         } => {
             let messages: serde_json::Value =
                 serde_json::from_str(&messages).context("MESSAGES is not valid JSON")?;
             let query = if preview { "?preview=true" } else { "" };
             post(
-                &server,
+                &admin,
                 &format!("/_sluice/actors/{actor_type}/{actor_id}{query}"),
                 messages,
             )
@@ -212,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(dir: Option<PathBuf>, listen: sluice::Listen) -> anyhow::Result<()> {
     // Every SSE connection holds a socket; lift the soft limit to the hard one.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open-file limit raised"),
@@ -233,8 +270,10 @@ async fn serve(dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Resu
         tracing::error!("not deployed: {problem}");
     }
     let addr = booted.server.local_addr()?;
+    let admin = booted.server.admin_addr()?;
     let app = booted.server.app().clone();
     tracing::info!(%addr, ingresses = ?app.deployer.current().ingress_ids(), "sluice is serving");
+    tracing::info!(addr = %admin, "admin endpoints listening");
     booted.server.run(shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
@@ -263,13 +302,13 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn publish(topic: &str, event: &str, data: &str, server: &str) -> anyhow::Result<()> {
+async fn publish(topic: &str, event: &str, data: &str, server: &AdminServer) -> anyhow::Result<()> {
     let data: serde_json::Value = serde_json::from_str(data).context("--data is not valid JSON")?;
     let body = serde_json::json!({ "topic": topic, "event": event, "data": data });
     post(server, "/_sluice/publish", body).await
 }
 
-async fn deploy(dir: Option<PathBuf>, server: &str) -> anyhow::Result<()> {
+async fn deploy(dir: Option<PathBuf>, admin: &AdminServer) -> anyhow::Result<()> {
     let body = match dir {
         Some(dir) => {
             let dir = dir
@@ -282,7 +321,7 @@ async fn deploy(dir: Option<PathBuf>, server: &str) -> anyhow::Result<()> {
         }
         None => serde_json::json!({}),
     };
-    let (status, body) = send(server, "/_sluice/deploy", body).await?;
+    let (status, body) = send(admin, "/_sluice/deploy", body).await?;
     if status == http::StatusCode::UNPROCESSABLE_ENTITY {
         println!("{}", String::from_utf8_lossy(&body));
         bail!("some files were not deployed: see `problems` above");
@@ -295,8 +334,8 @@ async fn deploy(dir: Option<PathBuf>, server: &str) -> anyhow::Result<()> {
 }
 
 /// POST `body` to the server's admin `path`, print the answer, fail on an error status.
-async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
-    let (status, body) = send(server, path, body).await?;
+async fn post(admin: &AdminServer, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let (status, body) = send(admin, path, body).await?;
     if !status.is_success() {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
@@ -306,14 +345,18 @@ async fn post(server: &str, path: &str, body: serde_json::Value) -> anyhow::Resu
 
 /// POST `body` as JSON to the server's admin `path`: the answer's status and body.
 async fn send(
-    server: &str,
+    admin: &AdminServer,
     path: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<(http::StatusCode, bytes::Bytes)> {
+    let server = &admin.server;
     let body = body.to_string();
-    let request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))?;
+    let mut request = http::Request::post(format!("{}{path}", server.trim_end_matches('/')))
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = admin.token()? {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(body)))?;
     let client = Client::builder(TokioExecutor::new()).build_http();
     let response = client
         .request(request)

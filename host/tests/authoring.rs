@@ -58,6 +58,8 @@ fn sluice_build() -> Command {
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// The admin listener: publish, actors, metrics.
+    admin: SocketAddr,
 }
 
 impl Drop for Served {
@@ -71,49 +73,65 @@ impl Served {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
 }
 
-/// `sluice serve DIR` on port 0. The address comes from its JSON log line "sluice is
-/// serving"; the rest of its output is drained so the server never blocks on a full pipe.
+/// `sluice serve DIR`, both listeners on port 0. The addresses come from its JSON log lines
+/// "sluice is serving" and "admin endpoints listening"; the rest of its output is drained
+/// so the server never blocks on a full pipe.
 fn serve(dir: &Path) -> Served {
     let mut child = sluice()
         .args(["--log-format", "json", "serve"])
         .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("sluice serve");
     let stdout = child.stdout.take().expect("piped stdout");
-    let (found, addr) = mpsc::channel();
+    let (found, addrs) = mpsc::channel::<(bool, String)>();
     std::thread::spawn(move || {
-        let mut found = Some(found);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let Ok(log) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            if log["fields"]["message"] == "sluice is serving"
-                && let Some(found) = found.take()
-            {
-                let _ = found.send(log["fields"]["addr"].as_str().map(str::to_owned));
+            let admin = match log["fields"]["message"].as_str() {
+                Some("sluice is serving") => false,
+                Some("admin endpoints listening") => true,
+                _ => continue,
+            };
+            if let Some(addr) = log["fields"]["addr"].as_str() {
+                let _ = found.send((admin, addr.to_owned()));
             }
         }
     });
+    let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut served = Served {
         child,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: unbound,
+        admin: unbound,
     };
-    let addr = addr
-        .recv_timeout(Duration::from_secs(120))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| match served.child.try_wait() {
-            Ok(Some(status)) => panic!("sluice serve exited: {status}"),
-            _ => panic!("sluice serve logged no 'sluice is serving' line"),
-        });
-    served.addr = addr.parse().expect("a socket address");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while served.addr == unbound || served.admin == unbound {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok((admin, addr)) = addrs.recv_timeout(left) else {
+            match served.child.try_wait() {
+                Ok(Some(status)) => panic!("sluice serve exited: {status}"),
+                _ => panic!("sluice serve did not log both of its listening addresses"),
+            }
+        };
+        let addr = addr.parse().expect("a socket address");
+        if admin {
+            served.admin = addr;
+        } else {
+            served.addr = addr;
+        }
+    }
     served
 }
 
@@ -122,7 +140,7 @@ async fn wait_for_subscribers(client: &reqwest::Client, served: &Served, n: u64)
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let metrics: Value = client
-                .get(served.url("/_sluice/metrics"))
+                .get(served.admin_url("/_sluice/metrics"))
                 .send()
                 .await
                 .expect("metrics")
@@ -205,7 +223,7 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     wait_for_subscribers(&client, &served, 1).await;
     let published = client
-        .post(served.url("/_sluice/publish"))
+        .post(served.admin_url("/_sluice/publish"))
         .json(&json!({"topic": "ticker/news", "event": "message", "data": {"text": "hi"}}))
         .send()
         .await
@@ -226,7 +244,7 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
     // actor: state kept across messages.
     for expected in [1, 2] {
         let response: Value = client
-            .post(served.url("/_sluice/actors/counter/c1"))
+            .post(served.admin_url("/_sluice/actors/counter/c1"))
             .json(&json!({"type": "increment"}))
             .send()
             .await

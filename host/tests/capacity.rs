@@ -46,23 +46,28 @@ fn tail(log: &str) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn serve(config: &str) -> (Server, SocketAddr) {
+/// The server, its public address and its admin address.
+fn serve(config: &str) -> (Server, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+    };
+    let (addr, admin) = (free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("host.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", &dir.path().display().to_string()])
         .args(["--listen", &addr.to_string()])
+        .args(["--admin-listen", &admin.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
         .expect("sluice serve");
-    (Server { child, dir }, addr)
+    (Server { child, dir }, addr, admin)
 }
 
 /// One HTTP/1.1 exchange's status line and headers; the connection stays open.
@@ -173,8 +178,8 @@ async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering
     let files = rlimit::increase_nofile_limit(u64::MAX).expect("open-file limit");
 
     // The CPU budget is generous: instantiating thousands at once on a loaded machine is slow.
-    let (mut server, addr) = serve("maxInstances: 30000\ncpuPerCallMs: 60000\n");
-    let start = wait_until_serving(&mut server, addr).await;
+    let (mut server, addr, admin) = serve("maxInstances: 30000\ncpuPerCallMs: 60000\n");
+    let start = wait_until_serving(&mut server, admin).await;
     let cap = start["instanceCap"].as_u64().expect("instanceCap");
     assert!(
         cap < 30_000,
@@ -236,13 +241,13 @@ async fn far_past_capacity_new_requests_get_503_and_open_streams_keep_delivering
         .await
         .expect("hello");
     assert_eq!(hello.status, 503);
-    let after = metrics(addr).await;
+    let after = metrics(admin).await;
     assert!(after["capacityRefusals"].as_u64() >= Some(501), "{after}");
 
     // The open streams still deliver: the first, one in the middle, the last.
     for index in [0, streams.len() / 2, streams.len() - 1] {
         let (order, reader) = &mut streams[index];
-        publish(addr, &format!("ORD-{order}"), 7).await;
+        publish(admin, &format!("ORD-{order}"), 7).await;
         assert_receives(reader, 7).await;
     }
 

@@ -36,23 +36,34 @@ fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
 }
 
-/// `sluice serve` on a fresh copy of the demo, on a free port.
-fn serve_demo() -> (Server, SocketAddr) {
+/// `sluice serve` on a fresh copy of the demo, on free ports: the server, its public address
+/// and its admin address.
+fn serve_demo() -> (Server, SocketAddr, SocketAddr) {
+    serve_demo_with(&[])
+}
+
+/// Like [`serve_demo`], with `extra` files (path relative to the deploy directory) added.
+fn serve_demo_with(extra: &[(&str, &str)]) -> (Server, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
-    let addr = free_port();
+    for (relative, contents) in extra {
+        std::fs::write(dir.path().join(relative), contents).expect("extra file");
+    }
+    let (addr, admin) = (free_port(), free_port());
     let child = sluice()
         .args([
             "serve",
             &dir.path().display().to_string(),
             "--listen",
             &addr.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("sluice serve");
-    (Server(child, dir), addr)
+    (Server(child, dir), addr, admin)
 }
 
 /// Open the order-events SSE stream over a raw socket and check it started.
@@ -74,13 +85,13 @@ fn open_order_stream(addr: SocketAddr, order: &str) -> BufReader<TcpStream> {
 
 #[test]
 fn serve_then_publish_delivers_the_event_to_a_stream() {
-    let (_server, addr) = serve_demo();
+    let (_server, addr, admin) = serve_demo();
     let mut reader = open_order_stream(addr, "ORD-123");
 
     // The subscription exists once the metrics say so; then publish through the CLI.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut metrics = connect(addr);
+        let mut metrics = connect(admin);
         metrics
             .write_all(b"GET /_sluice/metrics HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
             .expect("metrics");
@@ -104,7 +115,7 @@ fn serve_then_publish_delivers_the_event_to_a_stream() {
             "--data",
             r#"{"status":"shipped"}"#,
             "--server",
-            &format!("http://{addr}"),
+            &format!("http://{admin}"),
         ])
         .output()
         .expect("sluice publish");
@@ -129,9 +140,9 @@ fn serve_then_publish_delivers_the_event_to_a_stream() {
 
 #[test]
 fn actor_send_creates_an_actor_and_can_preview() {
-    let (_server, addr) = serve_demo();
-    drop(connect(addr));
-    let server = format!("http://{addr}");
+    let (_server, _, admin) = serve_demo();
+    drop(connect(admin));
+    let server = format!("http://{admin}");
     let send = |messages: &str, preview: bool| {
         let mut command = sluice();
         command.args(["actor", "send", "sku", "new", messages, "--server", &server]);
@@ -157,7 +168,7 @@ fn actor_send_creates_an_actor_and_can_preview() {
 
 #[test]
 fn sigterm_drains_streams_with_a_farewell_and_exits() {
-    let (mut server, addr) = serve_demo();
+    let (mut server, addr, _) = serve_demo();
     let mut reader = open_order_stream(addr, "ORD-1");
 
     let sent = Instant::now();
@@ -193,6 +204,120 @@ fn sigterm_drains_streams_with_a_farewell_and_exits() {
     };
     assert!(exit.success(), "{exit:?}");
     assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+}
+
+#[test]
+fn the_cli_presents_the_admin_token_from_a_file_or_the_environment() {
+    let (_server, _, admin) = serve_demo_with(&[
+        ("sluice.yaml", "adminTokenFile: admin.token\n"),
+        ("admin.token", "tok-3f9a\n"),
+    ]);
+    drop(connect(admin));
+    let server = format!("http://{admin}");
+    let token_dir = tempfile::tempdir().expect("dir");
+    let (right, wrong) = (
+        token_dir.path().join("right"),
+        token_dir.path().join("wrong"),
+    );
+    std::fs::write(&right, "  tok-3f9a \n").expect("token file");
+    std::fs::write(&wrong, "tok-3f9b").expect("token file");
+    let publish = |extra: &[&str], env: Option<&str>| {
+        let mut command = sluice();
+        command
+            .args([
+                "publish", "--topic", "t", "--event", "e", "--server", &server,
+            ])
+            .args(extra)
+            .env_remove("SLUICE_ADMIN_TOKEN");
+        if let Some(token) = env {
+            command.env("SLUICE_ADMIN_TOKEN", token);
+        }
+        command.output().expect("sluice publish")
+    };
+    let refused = publish(&[], None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let wrong_file = publish(&["--admin-token-file", &wrong.display().to_string()], None);
+    assert!(!wrong_file.status.success());
+    for (extra, env) in [
+        (
+            vec!["--admin-token-file", right.to_str().expect("path")],
+            None,
+        ),
+        (vec![], Some("tok-3f9a")),
+    ] {
+        let output = publish(&extra, env);
+        assert!(
+            output.status.success(),
+            "{extra:?} {env:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("\"id\":"));
+    }
+}
+
+#[test]
+fn serve_refuses_an_empty_admin_token_file_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        "adminTokenFile: admin.token\n",
+    )
+    .expect("config");
+    std::fs::write(dir.path().join("admin.token"), " \n").expect("token");
+    let output = sluice()
+        .args(["serve", &dir.path().display().to_string()])
+        .args(["--listen", &free_port().to_string()])
+        .args(["--admin-listen", &free_port().to_string()])
+        .output()
+        .expect("sluice serve");
+    assert!(!output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("admin.token") && stderr.contains("the admin token file is empty"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_admin_listener_on_port_0_reports_its_address_in_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    let mut child = sluice()
+        .args(["serve", &dir.path().display().to_string()])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sluice serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let _server = Server(child, dir);
+    let line = BufReader::new(stdout)
+        .lines()
+        .map(|line| line.expect("log line"))
+        .find(|line| line.contains("admin endpoints listening"))
+        .expect("the admin address is logged");
+    let admin: SocketAddr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert_ne!(admin.port(), 0);
+    let mut health = connect(admin);
+    health
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    health.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
 }
 
 #[test]

@@ -20,27 +20,33 @@ fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
 }
 
-/// `sluice serve DIR` (the demo, file watch off) on a free port, once it listens.
+/// `sluice serve DIR` (the demo, file watch off) on free ports, once it listens: the server
+/// and its admin URL, which `sluice deploy --server` takes.
 fn serve(dir: &Path) -> (Server, String) {
     sluice::deploy::demo::write_to(dir).expect("demo");
     std::fs::write(dir.join("sluice.yaml"), "store: sluice.db\nwatch: false\n").expect("config");
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port");
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+    };
+    let (addr, admin) = (free_port(), free_port());
     let child = sluice()
         .args([
             "serve",
             &dir.display().to_string(),
             "--listen",
             &addr.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("sluice serve");
     let server = Server(child);
-    wait_until_listening(addr);
-    (server, format!("http://{addr}"))
+    wait_until_listening(admin);
+    (server, format!("http://{admin}"))
 }
 
 fn wait_until_listening(addr: SocketAddr) {

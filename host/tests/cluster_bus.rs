@@ -22,6 +22,8 @@ use sluice::backends::bus::JetStreamConfig;
 struct Node {
     child: Child,
     addr: SocketAddr,
+    /// The admin listener (`--admin-listen`): metrics and publish.
+    admin: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -53,13 +55,15 @@ async fn start_node(bus: &JetStreamConfig) -> Node {
         bus.max_bytes,
     );
     std::fs::write(dir.path().join("sluice.yaml"), yaml).expect("config");
-    let addr = free_port();
+    let (addr, admin) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "serve",
             &dir.path().display().to_string(),
             "--listen",
             &addr.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -68,10 +72,11 @@ async fn start_node(bus: &JetStreamConfig) -> Node {
     let node = Node {
         child,
         addr,
+        admin,
         _dir: dir,
     };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while get_json(addr, "/_sluice/metrics").await.is_none() {
+    while get_json(admin, "/_sluice/metrics").await.is_none() {
         assert!(Instant::now() < deadline, "node {addr} never answered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -171,7 +176,7 @@ async fn a_stream_on_node_a_receives_events_published_through_node_b() {
     let (a, b) = tokio::join!(start_node(&config), start_node(&config));
     let mut events = open(a.addr, "ORD-AB", None).await.expect("stream on A");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while subscribers(a.addr).await < 1 {
+    while subscribers(a.admin).await < 1 {
         assert!(Instant::now() < deadline, "no subscriber on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -188,7 +193,7 @@ async fn a_stream_on_node_a_receives_events_published_through_node_b() {
             "--data",
             r#"{"via":"cli"}"#,
             "--server",
-            &format!("http://{}", b.addr),
+            &format!("http://{}", b.admin),
         ])
         .output()
         .expect("sluice publish");
@@ -198,7 +203,7 @@ async fn a_stream_on_node_a_receives_events_published_through_node_b() {
         String::from_utf8_lossy(&output.stderr)
     );
     let cli: Value = serde_json::from_slice(&output.stdout).expect("publish answer");
-    let second = publish(b.addr, "actors/order/ORD-AB", json!({"via": "admin"}))
+    let second = publish(b.admin, "actors/order/ORD-AB", json!({"via": "admin"}))
         .await
         .expect("publish");
     assert_eq!(next_update(&mut events).await, cli["id"].as_u64());
@@ -216,13 +221,13 @@ async fn a_client_of_a_killed_node_resumes_on_another_with_every_missed_event_on
     let topic = "actors/order/ORD-KILL";
     let mut events = open(a.addr, "ORD-KILL", None).await.expect("stream on A");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while subscribers(a.addr).await < 1 {
+    while subscribers(a.admin).await < 1 {
         assert!(Instant::now() < deadline, "no subscriber on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A publisher keeps going through B for the whole test.
     let publisher = {
-        let b = b.addr;
+        let b = b.admin;
         tokio::spawn(async move {
             let mut ids = Vec::new();
             for n in 0..120 {
@@ -291,6 +296,8 @@ async fn a_node_that_cannot_reach_nats_at_start_says_so_and_exits_non_zero() {
                 "serve",
                 &dir.path().display().to_string(),
                 "--listen",
+                &free_port().to_string(),
+                "--admin-listen",
                 &free_port().to_string(),
             ])
             .output()
@@ -407,13 +414,13 @@ async fn open_streams_survive_a_nats_restart_without_losing_history() {
     let topic = "actors/order/ORD-NATS";
     let mut events = open(a.addr, "ORD-NATS", None).await.expect("stream on A");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while subscribers(a.addr).await < 1 {
+    while subscribers(a.admin).await < 1 {
         assert!(Instant::now() < deadline, "no subscriber on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut published = Vec::new();
     for n in 0..5 {
-        published.push(publish_retrying(b.addr, topic, json!({ "n": n })).await);
+        published.push(publish_retrying(b.admin, topic, json!({ "n": n })).await);
     }
     let mut received = Vec::new();
     for _ in 0..5 {
@@ -421,7 +428,7 @@ async fn open_streams_survive_a_nats_restart_without_losing_history() {
     }
     nats.restart();
     for n in 5..15 {
-        published.push(publish_retrying(b.addr, topic, json!({ "n": n })).await);
+        published.push(publish_retrying(b.admin, topic, json!({ "n": n })).await);
     }
     // The stream either resumes, or ends with an error event; then reconnecting (with the
     // last id) succeeds once NATS answers again.

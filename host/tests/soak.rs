@@ -36,24 +36,39 @@ impl Drop for Server {
     }
 }
 
+/// A server's public and admin addresses.
+#[derive(Clone, Copy)]
+struct Addrs {
+    public: SocketAddr,
+    admin: SocketAddr,
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+}
+
 impl Server {
-    fn start() -> (Self, SocketAddr) {
+    fn start() -> (Self, Addrs) {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo");
         // A generous CPU budget: a loaded machine must not turn slowness into failures.
         std::fs::write(dir.path().join("sluice.yaml"), "cpuPerCallMs: 10000\n").expect("config");
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port");
+        let addrs = Addrs {
+            public: free_port(),
+            admin: free_port(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", &dir.path().display().to_string()])
-            .args(["--listen", &addr.to_string()])
+            .args(["--listen", &addrs.public.to_string()])
+            .args(["--admin-listen", &addrs.admin.to_string()])
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("sluice serve");
-        (Self { child, _dir: dir }, addr)
+        (Self { child, _dir: dir }, addrs)
     }
 
     fn status_field_kib(&self, field: &str) -> u64 {
@@ -156,8 +171,9 @@ async fn metrics(client: &HttpClient, addr: SocketAddr) -> serde_json::Value {
 }
 
 /// One cycle of kind `n % 7`.
-async fn cycle(h1: &HttpClient, h2: &HttpClient, addr: SocketAddr, n: u64) {
-    let base = format!("http://{addr}");
+async fn cycle(h1: &HttpClient, h2: &HttpClient, addrs: Addrs, n: u64) {
+    let base = format!("http://{}", addrs.public);
+    let admin = format!("http://{}", addrs.admin);
     let contains = |chunk: &Bytes, want: &str| {
         let text = String::from_utf8_lossy(chunk);
         assert!(text.contains(want), "cycle {n}: {text:?} lacks {want:?}");
@@ -226,7 +242,7 @@ async fn cycle(h1: &HttpClient, h2: &HttpClient, addr: SocketAddr, n: u64) {
                 h1,
                 request(
                     "POST",
-                    &format!("{base}/_sluice/publish"),
+                    &format!("{admin}/_sluice/publish"),
                     "application/json",
                     &publish,
                 ),
@@ -268,7 +284,7 @@ async fn cycle(h1: &HttpClient, h2: &HttpClient, addr: SocketAddr, n: u64) {
                 h1,
                 request(
                     "POST",
-                    &format!("{base}/_sluice/actors/sku/0b7e4d2c-9a61-4f3e-b5d8-2c4a6e8f1a3b"),
+                    &format!("{admin}/_sluice/actors/sku/0b7e4d2c-9a61-4f3e-b5d8-2c4a6e8f1a3b"),
                     "application/json",
                     query,
                 ),
@@ -280,7 +296,7 @@ async fn cycle(h1: &HttpClient, h2: &HttpClient, addr: SocketAddr, n: u64) {
     }
 }
 
-async fn run_cycles(addr: SocketAddr, from: u64, to: u64, workers: u64) {
+async fn run_cycles(addrs: Addrs, from: u64, to: u64, workers: u64) {
     let next = Arc::new(AtomicU64::new(from));
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
@@ -295,7 +311,7 @@ async fn run_cycles(addr: SocketAddr, from: u64, to: u64, workers: u64) {
                     if n >= to {
                         return;
                     }
-                    cycle(&h1, &h2, addr, n).await;
+                    cycle(&h1, &h2, addrs, n).await;
                 }
             })
         })
@@ -325,15 +341,15 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
     // topics (1000 events each, one publish every 3.5 cycles), SQLite's page cache — so
     // that what is measured after it is growth, not filling.
     let warm_up = (cycles / 20).max(20_000).min(cycles / 2);
-    let (mut server, addr) = Server::start();
+    let (mut server, addrs) = Server::start();
     let probe: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
         .build_http();
     let deadline = Instant::now() + Duration::from_secs(120);
     let start = loop {
         server.assert_running();
-        if std::net::TcpStream::connect(addr).is_ok() {
-            break metrics(&probe, addr).await;
+        if std::net::TcpStream::connect(addrs.admin).is_ok() {
+            break metrics(&probe, addrs.admin).await;
         }
         assert!(Instant::now() < deadline, "the host never listened");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -343,7 +359,7 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
     // Warm-up opens what the host opens once (the store's WAL, caches): the starting values
     // are taken after it.
     let started = Instant::now();
-    run_cycles(addr, 0, warm_up, workers).await;
+    run_cycles(addrs, 0, warm_up, workers).await;
     let files_at_start = server.settled_open_files().await;
     let names_at_start = server.open_file_names();
     let rss_warm = server.rss_kib();
@@ -355,7 +371,7 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
     let mut done = warm_up;
     while done < cycles {
         let to = (done + step).min(cycles);
-        run_cycles(addr, done, to, workers).await;
+        run_cycles(addrs, done, to, workers).await;
         done = to;
         println!(
             "soak: {done} cycles in {:.0?}, RSS {} KiB",
@@ -369,7 +385,7 @@ async fn a_million_cycles_leave_no_instance_subscription_file_or_memory_behind()
     // Clients are gone (their pools dropped with the workers): wait for the host to settle.
     let settle = Instant::now() + Duration::from_secs(60);
     let end = loop {
-        let now = metrics(&probe, addr).await;
+        let now = metrics(&probe, addrs.admin).await;
         let settled = now["liveInstances"] == start["liveInstances"]
             && now["busSubscribers"] == start["busSubscribers"]
             && server.open_files() == files_at_start;

@@ -1,1 +1,29 @@
-//! End-to-end tests live in `tests/`.
+//! End-to-end tests live in `tests/`. This library holds the test fixture components, built
+//! by `build.rs` from `tests/components/`: components that only tests deploy (hostile, crash
+//! and probe components), never part of the bundled demo.
+
+use std::path::Path;
+
+/// One fixture component: its componentId, where the build put it, and its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixture {
+    pub id: &'static str,
+    pub path: &'static str,
+    pub wasm: &'static [u8],
+}
+
+impl Fixture {
+    /// Add this component to the deploy directory `dir`, as `components/<id>.wasm`.
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        let components = dir.join("components");
+        std::fs::create_dir_all(&components)?;
+        std::fs::write(components.join(format!("{}.wasm", self.id)), self.wasm)
+    }
+}
+
+/// The fixtures, one constant each (`fixtures::LIMITS_HOSTILE`), and `fixtures::ALL`.
+pub mod fixtures {
+    use super::Fixture;
+
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+}

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -51,7 +50,7 @@ async fn next_stock(events: &mut Events) -> Value {
 
 async fn actor(host: &Host, target: &str, messages: Value) -> reqwest::Response {
     host.client
-        .post(host.url(&format!("/_sluice/actors/{target}")))
+        .post(host.admin_url(&format!("/_sluice/actors/{target}")))
         .json(&messages)
         .send()
         .await
@@ -140,7 +139,7 @@ async fn actor_state_survives_a_host_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo");
     let boot = || async {
-        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("boots");
         assert!(booted.problems.is_empty(), "{:?}", booted.problems);
@@ -262,10 +261,13 @@ async fn preview_changes_nothing_and_publishes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_actor_that_traps_leaves_state_untouched_and_the_caller_gets_an_error() {
-    let host = Host::demo_with(&[(
-        "actors/crash.yaml",
-        "uri: /resources/actors/crash\nspec:\n  componentId: actor-crash\n",
-    )])
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::ACTOR_CRASH],
+        &[(
+            "actors/crash.yaml",
+            "uri: /resources/actors/crash\nspec:\n  componentId: actor-crash\n",
+        )],
+    )
     .await;
     let increment = json!({"type": "increment"});
     assert_eq!(

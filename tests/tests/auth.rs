@@ -16,34 +16,37 @@ async fn host() -> Host {
         "- sha256: {}\n  subject: deploy-bot\n  scope: ingresses/api/whoami:http\n",
         sluice::auth::hex(&sluice::auth::sha256(STATIC_TOKEN))
     );
-    Host::demo_with(&[
-        (
-            "sluice.yaml",
-            "store: sluice.db\n\
+    Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::WHOAMI],
+        &[
+            (
+                "sluice.yaml",
+                "store: sluice.db\n\
              auth:\n  audience: sluice\n  tokensFile: tokens.yaml\n  keys:\n\
              \x20   - { algorithm: HS256, secretFile: keys/hs256.key }\n\
              \x20   - { algorithm: RS256, publicKeyFile: keys/rsa-public.pem }\n\
              \x20   - { algorithm: ES256, publicKeyFile: keys/ec-public.pem }\n",
-        ),
-        ("keys/hs256.key", include_str!("../fixtures/auth/hs256.key")),
-        (
-            "keys/rsa-public.pem",
-            include_str!("../fixtures/auth/rsa-public.pem"),
-        ),
-        (
-            "keys/ec-public.pem",
-            include_str!("../fixtures/auth/ec-public.pem"),
-        ),
-        ("tokens.yaml", &tokens),
-        (
-            "ingresses/whoami.yaml",
-            &whoami("api/whoami", "api/whoami", false),
-        ),
-        (
-            "ingresses/whoami-public.yaml",
-            &whoami("api/whoami-public", "api/whoami/public", true),
-        ),
-    ])
+            ),
+            ("keys/hs256.key", include_str!("../fixtures/auth/hs256.key")),
+            (
+                "keys/rsa-public.pem",
+                include_str!("../fixtures/auth/rsa-public.pem"),
+            ),
+            (
+                "keys/ec-public.pem",
+                include_str!("../fixtures/auth/ec-public.pem"),
+            ),
+            ("tokens.yaml", &tokens),
+            (
+                "ingresses/whoami.yaml",
+                &whoami("api/whoami", "api/whoami", false),
+            ),
+            (
+                "ingresses/whoami-public.yaml",
+                &whoami("api/whoami-public", "api/whoami/public", true),
+            ),
+        ],
+    )
     .await
 }
 

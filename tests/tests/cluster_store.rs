@@ -122,7 +122,7 @@ async fn streams_on_node_a_see_events_published_through_b_and_checkpoints_of_mes
         .expect("reserved");
 
     let published = client
-        .post(b.url("/_sluice/publish"))
+        .post(b.admin_url("/_sluice/publish"))
         .json(
             &json!({"topic": "actors/order/ORD-ABC", "event": "checkpoint", "data": {"via": "B"}}),
         )

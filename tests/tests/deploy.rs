@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 async fn boot(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
-    let booted = sluice::boot(dir, Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir, sluice::Listen::ephemeral())
         .await
         .expect("host boots");
     let problems = booted.problems.iter().map(ToString::to_string).collect();

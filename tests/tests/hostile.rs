@@ -53,7 +53,7 @@ impl Healthy {
         let publisher = tokio::spawn({
             let (stop, url, client) = (
                 stop.clone(),
-                host.url("/_sluice/publish"),
+                host.admin_url("/_sluice/publish"),
                 host.client.clone(),
             );
             async move {
@@ -164,8 +164,11 @@ async fn wait_for_live_instances(host: &Host, live: u64) {
 /// and SSE mode, three rounds of five at once (more than the runtime has workers), beside a
 /// healthy stream; the healthy stream's largest gap.
 async fn attack_beside_a_healthy_stream(config: &str, before: &str, after_first: &str) -> Duration {
-    let host =
-        Host::demo_with(&[("sluice.yaml", config), ("ingresses/hostile.yaml", HOSTILE)]).await;
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::LIMITS_HOSTILE],
+        &[("sluice.yaml", config), ("ingresses/hostile.yaml", HOSTILE)],
+    )
+    .await;
     let healthy = Healthy::start(&host).await;
     for _round in 0..3 {
         let attacks = [
@@ -221,10 +224,13 @@ async fn an_infinite_loop_is_cut_at_the_cpu_budget_and_a_healthy_stream_stays_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loop_runs_for_the_cpu_budget_before_it_is_cut() {
-    let host = Host::demo_with(&[
-        ("sluice.yaml", "cpuPerCallMs: 300\n"),
-        ("ingresses/hostile.yaml", HOSTILE),
-    ])
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::LIMITS_HOSTILE],
+        &[
+            ("sluice.yaml", "cpuPerCallMs: 300\n"),
+            ("ingresses/hostile.yaml", HOSTILE),
+        ],
+    )
     .await;
     let (status, _, body, took) = attack(&host, "spin", "application/json").await;
     assert_eq!((status, body.as_str()), (500, FAILED_JSON));
@@ -248,10 +254,13 @@ async fn a_memory_bomb_traps_at_the_memory_limit_and_a_healthy_stream_stays_on_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_memory_limit_stops_a_memory_bomb() {
-    let host = Host::demo_with(&[
-        ("sluice.yaml", "cpuPerCallMs: 60000\n"),
-        ("ingresses/hostile.yaml", HOSTILE),
-    ])
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::LIMITS_HOSTILE],
+        &[
+            ("sluice.yaml", "cpuPerCallMs: 60000\n"),
+            ("ingresses/hostile.yaml", HOSTILE),
+        ],
+    )
     .await;
     let (status, content_type, body, took) = attack(&host, "hoard", "application/json").await;
     eprintln!("hoard to 64 MiB: {status} in {took:?}");
@@ -308,7 +317,11 @@ async fn cap_exhaustion_is_refused_with_503_and_a_healthy_stream_stays_on_time()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_attack_is_a_400_not_a_failure() {
-    let host = Host::demo_with(&[("ingresses/hostile.yaml", HOSTILE)]).await;
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::LIMITS_HOSTILE],
+        &[("ingresses/hostile.yaml", HOSTILE)],
+    )
+    .await;
     let (status, _, body, _) = attack(&host, "nope", "application/json").await;
     assert_eq!(status, 400);
     let body: Value = serde_json::from_str(&body).expect("json");

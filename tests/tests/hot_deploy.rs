@@ -15,6 +15,8 @@ use support::Events;
 /// A host over a fresh copy of the demo, with its deployer in hand.
 struct Live {
     addr: SocketAddr,
+    /// The admin listener: `POST /_sluice/deploy`, publish, metrics.
+    admin: SocketAddr,
     client: reqwest::Client,
     deployer: Arc<sluice::deploy::Deployer>,
     dir: tempfile::TempDir,
@@ -28,15 +30,17 @@ impl Live {
         sluice::deploy::demo::write_to(dir.path()).expect("demo written");
         let config = format!("store: sluice.db\nwatch: {watch}\n");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
-        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("host boots");
         assert!(booted.problems.is_empty(), "{:?}", booted.problems);
         let addr = booted.server.local_addr().expect("bound");
+        let admin = booted.server.admin_addr().expect("admin bound");
         let deployer = booted.server.app().deployer.clone();
         tokio::spawn(booted.server.run(std::future::pending()));
         Self {
             addr,
+            admin,
             client: reqwest::Client::new(),
             deployer,
             dir,
@@ -59,11 +63,15 @@ impl Live {
         format!("http://{}{path}", self.addr)
     }
 
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
     /// `POST /_sluice/deploy`: the status and the report.
     async fn deploy(&self) -> (u16, Value) {
         let response = self
             .client
-            .post(self.url("/_sluice/deploy"))
+            .post(self.admin_url("/_sluice/deploy"))
             .send()
             .await
             .expect("deploy");
@@ -99,7 +107,7 @@ impl Live {
     async fn publish(&self, topic: &str, data: Value) -> u64 {
         let response = self
             .client
-            .post(self.url("/_sluice/publish"))
+            .post(self.admin_url("/_sluice/publish"))
             .json(&json!({ "topic": topic, "event": "checkpoint", "data": data }))
             .send()
             .await
@@ -115,7 +123,7 @@ impl Live {
         loop {
             let metrics: Value = self
                 .client
-                .get(self.url("/_sluice/metrics"))
+                .get(self.admin_url("/_sluice/metrics"))
                 .send()
                 .await
                 .expect("metrics")

@@ -8,25 +8,29 @@ use futures::StreamExt;
 mod support;
 use serde_json::Value;
 
-async fn boot_with(config: &str) -> (SocketAddr, tempfile::TempDir) {
+/// The public address, the admin address and the deploy directory of a host.
+type Serving = (SocketAddr, SocketAddr, tempfile::TempDir);
+
+async fn boot_with(config: &str) -> Serving {
     boot_with_files(config, &[]).await
 }
 
 /// The demo with `config` as its sluice.yaml and `extra` files added.
-async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> (SocketAddr, tempfile::TempDir) {
+async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> Serving {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo written");
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
     for (relative, contents) in extra {
         std::fs::write(dir.path().join(relative), contents).expect("extra file");
     }
-    let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+    let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("boots");
     assert!(booted.problems.is_empty(), "{:?}", booted.problems);
     let addr = booted.server.local_addr().expect("bound");
+    let admin = booted.server.admin_addr().expect("admin bound");
     tokio::spawn(booted.server.run(std::future::pending()));
-    (addr, dir)
+    (addr, admin, dir)
 }
 
 fn sse(addr: SocketAddr, path: &str) -> reqwest::RequestBuilder {
@@ -37,7 +41,7 @@ fn sse(addr: SocketAddr, path: &str) -> reqwest::RequestBuilder {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_stream_gets_keepalive_comments_at_the_configured_interval() {
-    let (addr, _dir) = boot_with("keepaliveSeconds: 1\n").await;
+    let (addr, _admin, _dir) = boot_with("keepaliveSeconds: 1\n").await;
     let response = sse(addr, "/ingress/api/orders/ORD-123/events")
         .send()
         .await
@@ -64,7 +68,7 @@ async fn a_silent_stream_gets_keepalive_comments_at_the_configured_interval() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_the_instance_cap_is_a_503_with_retry_after_and_the_cap_frees_up() {
-    let (addr, _dir) = boot_with("maxInstances: 1\n").await;
+    let (addr, _admin, _dir) = boot_with("maxInstances: 1\n").await;
     let first = sse(addr, "/ingress/api/orders/ORD-123/events")
         .send()
         .await
@@ -100,7 +104,7 @@ async fn over_the_instance_cap_is_a_503_with_retry_after_and_the_cap_frees_up() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_end_with_a_farewell_comment_at_the_maximum_lifetime() {
-    let (addr, _dir) = boot_with("maxStreamLifetimeSeconds: 1\n").await;
+    let (addr, _admin, _dir) = boot_with("maxStreamLifetimeSeconds: 1\n").await;
     let response = sse(addr, "/ingress/api/orders/ORD-123/events")
         .send()
         .await
@@ -122,7 +126,8 @@ async fn streams_end_with_a_farewell_comment_at_the_maximum_lifetime() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingress_retry_is_sent_first_on_every_stream() {
     let ingress = "uri: /resources/ingresses/hello-retry\nspec:\n  type: http\n  componentId: hello\n  properties:\n    route: api/hello-retry\n    httpMethod: get\n    isPublic: true\n    sse: { retry: 2500 }\n";
-    let (addr, _dir) = boot_with_files("", &[("ingresses/hello-retry.yaml", ingress)]).await;
+    let (addr, _admin, _dir) =
+        boot_with_files("", &[("ingresses/hello-retry.yaml", ingress)]).await;
     let body = sse(addr, "/ingress/api/hello-retry")
         .send()
         .await
@@ -147,11 +152,11 @@ async fn an_ingress_retry_is_sent_first_on_every_stream() {
 async fn a_client_that_stops_reading_is_dropped_and_fast_clients_get_every_event() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let (addr, _dir) = boot_with("dispatchTimeoutSeconds: 1\n").await;
+    let (addr, admin, _dir) = boot_with("dispatchTimeoutSeconds: 1\n").await;
     let client = reqwest::Client::new();
     let metrics = || async {
         client
-            .get(format!("http://{addr}/_sluice/metrics"))
+            .get(format!("http://{admin}/_sluice/metrics"))
             .send()
             .await
             .expect("metrics")
@@ -191,7 +196,7 @@ async fn a_client_that_stops_reading_is_dropped_and_fast_clients_get_every_event
                     .expect("the reader is there");
                 let body = serde_json::json!({"topic": "actors/order/ORD-S", "event": "checkpoint", "data": {"n": n, "pad": payload}});
                 let response = client
-                    .post(format!("http://{addr}/_sluice/publish"))
+                    .post(format!("http://{admin}/_sluice/publish"))
                     .json(&body)
                     .send()
                     .await
@@ -274,7 +279,7 @@ fn numbered_headers(count: usize) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn more_header_fields_than_max_headers_is_a_431() {
-    let (addr, _dir) = boot_with("maxHeaders: 20\n").await;
+    let (addr, _admin, _dir) = boot_with("maxHeaders: 20\n").await;
     // `host` and `connection` count: 20 fields in all pass, 21 do not.
     let at_limit = raw_exchange(addr, &hello_request(&numbered_headers(18))).await;
     assert!(at_limit.starts_with("HTTP/1.1 200 OK\r\n"), "{at_limit}");
@@ -288,7 +293,7 @@ async fn more_header_fields_than_max_headers_is_a_431() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_head_over_max_header_bytes_is_a_431() {
-    let (addr, _dir) = boot_with("maxHeaderBytes: 16384\n").await;
+    let (addr, _admin, _dir) = boot_with("maxHeaderBytes: 16384\n").await;
     let header = |len: usize| vec![("x-big".to_owned(), "b".repeat(len))];
     let under = raw_exchange(addr, &hello_request(&header(15_000))).await;
     assert!(under.starts_with("HTTP/1.1 200 OK\r\n"), "{under}");
@@ -304,7 +309,7 @@ async fn a_request_head_over_max_header_bytes_is_a_431() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_header_limits_are_431s_too() {
-    let (addr, _dir) = boot_with("maxHeaderBytes: 16384\nmaxHeaders: 20\n").await;
+    let (addr, _admin, _dir) = boot_with("maxHeaderBytes: 16384\nmaxHeaders: 20\n").await;
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
@@ -339,7 +344,7 @@ async fn http2_header_limits_are_431s_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_over_max_body_bytes_is_a_413() {
-    let (addr, _dir) = boot_with("maxBodyBytes: 1024\n").await;
+    let (addr, _admin, _dir) = boot_with("maxBodyBytes: 1024\n").await;
     let post = |pad: usize| {
         let body = format!(r#"{{"commands":[],"pad":"{}"}}"#, "p".repeat(pad));
         reqwest::Client::new()
@@ -362,7 +367,7 @@ async fn a_body_over_max_body_bytes_is_a_413() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_serve() {
     let capped = "uri: /resources/ingresses/capped\nspec:\n  type: http\n  componentId: order-events\n  acl: [actors/order:read]\n  properties:\n    route: api/capped/{orderId}/events\n    httpMethod: get\n    isPublic: true\n    maxConnections: 2\n";
-    let (addr, _dir) = boot_with_files("", &[("ingresses/capped.yaml", capped)]).await;
+    let (addr, admin, _dir) = boot_with_files("", &[("ingresses/capped.yaml", capped)]).await;
     let open = |path: &str| sse(addr, path).send();
     let first = open("/ingress/api/capped/ORD-1/events")
         .await
@@ -392,7 +397,7 @@ async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_
         .await
         .expect("request");
     assert_eq!(other.status(), 200, "the cap is this ingress's only");
-    let live = reqwest::get(format!("http://{addr}/_sluice/metrics"))
+    let live = reqwest::get(format!("http://{admin}/_sluice/metrics"))
         .await
         .expect("metrics")
         .json::<Value>()
@@ -421,7 +426,7 @@ async fn an_ingress_over_its_max_connections_is_a_503_and_other_ingresses_still_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_over_the_limit_is_a_413_and_a_malformed_one_a_400() {
-    let (addr, _dir) = boot_with("maxBodyBytes: 64\n").await;
+    let (addr, _admin, _dir) = boot_with("maxBodyBytes: 64\n").await;
     let post = |body: Vec<u8>| {
         reqwest::Client::new()
             .post(format!("http://{addr}/ingress/api/skus/PROD-001/stock"))

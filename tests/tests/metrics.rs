@@ -16,9 +16,9 @@ use support::Host;
 
 const STATIC_TOKEN: &str = "sluice_static-token-for-the-metrics-tests";
 
-/// Where the host serves its metrics: the one place to change when they move.
+/// Where the host serves its metrics: the admin listener.
 fn metrics_url(host: &Host) -> String {
-    host.url("/metrics")
+    host.admin_url("/metrics")
 }
 
 /// The demo with auth on, and `whoami` at `api/whoami`, not public; the static token may
@@ -28,7 +28,9 @@ async fn host() -> Host {
         "- sha256: {}\n  subject: metrics-bot\n  scope: ingresses/api/hello:http\n",
         sluice::auth::hex(&sluice::auth::sha256(STATIC_TOKEN))
     );
-    Host::demo_with(&[
+    Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::WHOAMI],
+        &[
         (
             "sluice.yaml",
             "store: sluice.db\n\
@@ -42,7 +44,8 @@ async fn host() -> Host {
             "uri: /resources/ingresses/api/whoami\nspec:\n  type: http\n  componentId: whoami\n  \
              acl: []\n  properties:\n    route: api/whoami\n    httpMethod: get\n    isPublic: false\n",
         ),
-    ])
+    ],
+    )
     .await
 }
 
@@ -158,7 +161,7 @@ async fn a_scrape_counts_what_the_demo_was_asked_and_how_its_streams_ended() {
     assert_eq!(reserved.status(), 200);
     let unknown = host
         .client
-        .post(host.url("/_sluice/actors/no-such-type/x"))
+        .post(host.admin_url("/_sluice/actors/no-such-type/x"))
         .json(&json!({"type": "hello"}))
         .send()
         .await
@@ -440,13 +443,16 @@ spec:
 /// `maxStreamLifetimeSeconds` are each counted under their own reason.
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apart() {
-    let host = Host::demo_with(&[
-        (
-            "sluice.yaml",
-            "store: sluice.db\nmaxStreamLifetimeSeconds: 2\n",
-        ),
-        ("ingresses/fails-after.yaml", FAILS_AFTER),
-    ])
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::SSE_FAILS_AFTER],
+        &[
+            (
+                "sluice.yaml",
+                "store: sluice.db\nmaxStreamLifetimeSeconds: 2\n",
+            ),
+            ("ingresses/fails-after.yaml", FAILS_AFTER),
+        ],
+    )
     .await;
     let read_to_end = |path: &'static str| {
         let request = host.sse(path);
@@ -526,7 +532,7 @@ async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apa
 async fn a_stream_open_when_the_host_drains_ends_as_drain() {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_to(dir.path()).expect("demo written");
-    let booted = sluice::boot(dir.path(), Some(([127, 0, 0, 1], 0).into()))
+    let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("host boots");
     let addr = booted.server.local_addr().expect("bound");

@@ -126,7 +126,11 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_that_fails_mid_stream_sends_component_failed_and_ends() {
-    let host = Host::demo_with(&[("ingresses/fails-after.yaml", FAILS_AFTER)]).await;
+    let host = Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::SSE_FAILS_AFTER],
+        &[("ingresses/fails-after.yaml", FAILS_AFTER)],
+    )
+    .await;
     let mut healthy = host.stream("/ingress/api/orders/ORD-H/events").await;
     let body = host
         .sse("/ingress/api/test/fails-after/3")

@@ -16,7 +16,11 @@ const FAILED_JSON: &str =
     r#"{"error":{"code":"COMPONENT_FAILED","message":"the component failed"}}"#;
 
 async fn host() -> Host {
-    Host::demo_with(&[("ingresses/sandbox-probes.yaml", PROBES)]).await
+    Host::demo_with_fixtures(
+        &[sluice_e2e::fixtures::SANDBOX_PROBES],
+        &[("ingresses/sandbox-probes.yaml", PROBES)],
+    )
+    .await
 }
 
 /// Run `probe` (JSON mode) and return its report, which names it.

@@ -366,6 +366,16 @@ impl crate::backends::store::Store for Down {
     ) -> futures::future::BoxFuture<'a, Result<usize, crate::backends::store::StoreError>> {
         Box::pin(async { Ok(0) })
     }
+
+    fn ready(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<(), crate::backends::store::StoreError>> {
+        Box::pin(async {
+            Err(crate::backends::store::StoreError::Unavailable(
+                "PostgreSQL: connection refused".into(),
+            ))
+        })
+    }
 }
 
 impl ActorBackend for Down {

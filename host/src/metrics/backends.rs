@@ -77,6 +77,10 @@ impl EventBus for CountedBus {
     fn topic_count(&self) -> usize {
         self.inner.topic_count()
     }
+
+    fn ready(&self) -> Result<(), BusError> {
+        self.inner.ready()
+    }
 }
 
 /// An [`ActorBackend`] whose calls are counted and timed by actor type.

@@ -1,5 +1,10 @@
-//! Admin endpoints under `/_sluice/`, answered only to loopback clients:
+//! The admin endpoints, on their own listener (`adminListen`, default `127.0.0.1:9090`); the
+//! public listener answers none of them. The boundary is the address that listener is bound
+//! to, plus the admin token when `adminTokenFile` is set: then every request here needs
+//! `Authorization: Bearer <token>`, else 401 with `WWW-Authenticate`.
 //!
+//! - `GET /healthz` → `200 {"status":"ok"}` while the process runs.
+//! - `GET /readyz` → 200 when the store and the bus answer, else 503: see [`super::health`].
 //! - `GET /metrics` → every metric in the OpenMetrics text format (README, Metrics).
 //! - `GET /_sluice/metrics` → `{"liveInstances": n, "instanceCap": n, "capacityRefusals": n,
 //!   "busSubscribers": n, "ingresses": [...]}`: `instanceCap` is how many instances are
@@ -10,16 +15,18 @@
 //! - `POST /_sluice/actors/<type>/<id>[?preview=true]` with a message `{"type", "alias"?,
 //!   "body"?}` or a list of them → the `messageActor` response; `sluice actor send` calls it.
 
-use std::net::SocketAddr;
+use std::path::Path;
 
-use http::{Method, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
-use super::App;
 use super::respond::{self, Body};
+use super::{App, health};
 use crate::backends::actors::ActorMessage;
 
 #[derive(Deserialize)]
@@ -31,14 +38,16 @@ struct Publish {
     data: Value,
 }
 
-pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    if !peer.ip().is_loopback() {
-        return respond::error_response(
-            "FORBIDDEN",
-            "admin endpoints answer loopback clients only",
-        );
+/// Every request on the admin listener. One arm per endpoint.
+pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+    if let Some(token) = &app.admin_token
+        && let Err(refusal) = token.check(request.headers())
+    {
+        return refusal.response();
     }
     match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => health::healthz(),
+        (&Method::GET, "/readyz") => health::readyz(app).await,
         (&Method::GET, "/_sluice/metrics") => json_response(
             StatusCode::OK,
             json!({
@@ -59,6 +68,74 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             send_to_actor(app, request).await
         }
         _ => respond::error_response("NOT_FOUND", "no such admin endpoint"),
+    }
+}
+
+/// The admin token (`adminTokenFile`). Only its SHA-256 is kept; a presented token is hashed
+/// too and the two digests compared in constant time, so neither the token's bytes nor its
+/// length show in response times.
+pub struct AdminToken {
+    digest: [u8; 32],
+}
+
+/// Why an admin request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer …` header.
+    Missing,
+    /// A bearer token that is not the admin token.
+    Wrong,
+}
+
+impl AdminToken {
+    /// The token in `file`, its content trimmed; an empty file is refused (it would make
+    /// every admin request need an empty token, which is no protection at all).
+    pub fn load(file: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(file).map_err(|err| err.to_string())?;
+        Self::new(&text)
+    }
+
+    pub fn new(text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err("the admin token file is empty".into());
+        }
+        Ok(Self {
+            digest: crate::auth::sha256(token),
+        })
+    }
+
+    /// Whether `headers` carry this token as `Authorization: Bearer <token>`.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let presented = headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(Refusal::Missing)?;
+        let matches: bool = crate::auth::sha256(presented).ct_eq(&self.digest).into();
+        if matches { Ok(()) } else { Err(Refusal::Wrong) }
+    }
+}
+
+impl Refusal {
+    fn response(self) -> Response<Body> {
+        let (message, challenge) = match self {
+            Refusal::Missing => (
+                "admin endpoints need Authorization: Bearer <admin token>",
+                r#"Bearer realm="sluice-admin""#,
+            ),
+            Refusal::Wrong => (
+                "the admin token is wrong",
+                r#"Bearer realm="sluice-admin", error="invalid_token""#,
+            ),
+        };
+        let mut response = respond::error_response("UNAUTHORIZED", message);
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        response
     }
 }
 
@@ -173,4 +250,75 @@ fn json_response(status: StatusCode, value: Value) -> Response<Body> {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(respond::full(value.to_string().into()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_token_file_is_trimmed_and_an_empty_one_refused() {
+        let token = AdminToken::new("  s3cret-admin\n").expect("token");
+        assert_eq!(token.check(&headers(Some("Bearer s3cret-admin"))), Ok(()));
+        for empty in ["", "\n", "  \t\n "] {
+            let err = AdminToken::new(empty).err().expect("refused");
+            assert_eq!(err, "the admin token file is empty");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_token_file_is_refused_with_the_reason() {
+        let err = AdminToken::load(Path::new("/nonexistent/admin.token"))
+            .err()
+            .expect("refused");
+        assert!(err.contains("No such file"), "{err}");
+    }
+
+    #[test]
+    fn only_the_right_bearer_token_is_admitted() {
+        let token = AdminToken::new("s3cret-admin").expect("token");
+        for (authorization, expected) in [
+            (Some("Bearer s3cret-admin"), Ok(())),
+            (Some("bearer s3cret-admin"), Ok(())),
+            (Some("BEARER  s3cret-admin "), Ok(())),
+            (None, Err(Refusal::Missing)),
+            (Some(""), Err(Refusal::Missing)),
+            (Some("s3cret-admin"), Err(Refusal::Missing)),
+            (Some("Basic s3cret-admin"), Err(Refusal::Missing)),
+            (Some("Bearer"), Err(Refusal::Missing)),
+            (Some("Bearer "), Err(Refusal::Missing)),
+            (Some("Bearer s3cret-admi"), Err(Refusal::Wrong)),
+            (Some("Bearer s3cret-admin2"), Err(Refusal::Wrong)),
+            (Some("Bearer S3CRET-ADMIN"), Err(Refusal::Wrong)),
+        ] {
+            assert_eq!(
+                token.check(&headers(authorization)),
+                expected,
+                "{authorization:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_a_401_with_a_bearer_challenge() {
+        for (refusal, challenge) in [
+            (Refusal::Missing, r#"Bearer realm="sluice-admin""#),
+            (
+                Refusal::Wrong,
+                r#"Bearer realm="sluice-admin", error="invalid_token""#,
+            ),
+        ] {
+            let response = refusal.response();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(response.headers()[WWW_AUTHENTICATE], challenge);
+        }
+    }
 }

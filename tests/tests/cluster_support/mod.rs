@@ -243,6 +243,8 @@ impl Cluster {
 /// One `sluice serve` process on the bundled demo, killed on drop.
 pub struct Node {
     pub addr: SocketAddr,
+    /// The admin listener's address (`--admin-listen`).
+    pub admin: SocketAddr,
     child: Child,
     pub dir: tempfile::TempDir,
     log: PathBuf,
@@ -254,11 +256,12 @@ impl Node {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
-        let addr = free_port();
+        let (addr, admin) = (free_port(), free_port());
         let log = dir.path().join("node.log");
         let child = Command::new(sluice_binary())
             .args(["serve", &dir.path().display().to_string()])
             .args(["--listen", &addr.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -267,6 +270,7 @@ impl Node {
             .expect("sluice serve");
         Self {
             addr,
+            admin,
             child,
             dir,
             log,
@@ -288,7 +292,7 @@ impl Node {
                 panic!("node exited with {status}:\n{}", self.log());
             }
             if client
-                .get(self.url("/_sluice/metrics"))
+                .get(self.admin_url("/_sluice/metrics"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
@@ -318,6 +322,11 @@ impl Node {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `path` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 pub struct Host {
     pub addr: SocketAddr,
+    /// The admin listener's address (`adminListen`).
+    pub admin: SocketAddr,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
     /// Dropping it would start the drain.
@@ -26,7 +28,16 @@ impl Host {
 
     /// Serve the bundled demo plus `extra` files (path relative to the deploy directory).
     pub async fn demo_with(extra: &[(&str, &str)]) -> Self {
-        let (mut host, shutdown) = Self::demo_with_shutdown(extra).await;
+        Self::demo_with_fixtures(&[], extra).await
+    }
+
+    /// Serve the bundled demo plus test fixture components (`sluice_e2e::fixtures`) and
+    /// `extra` files.
+    pub async fn demo_with_fixtures(
+        fixtures: &[sluice_e2e::Fixture],
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let (mut host, shutdown) = Self::start(fixtures, extra).await;
         // Never drained: the host serves as long as this `Host` lives.
         host._serving = Some(shutdown.trigger);
         host
@@ -34,14 +45,21 @@ impl Host {
 
     /// Like [`Host::demo_with`], with a handle that starts the host's drain.
     pub async fn demo_with_shutdown(extra: &[(&str, &str)]) -> (Self, Shutdown) {
+        Self::start(&[], extra).await
+    }
+
+    async fn start(fixtures: &[sluice_e2e::Fixture], extra: &[(&str, &str)]) -> (Self, Shutdown) {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        for fixture in fixtures {
+            fixture.write_to(dir.path()).expect("fixture written");
+        }
         for (relative, contents) in extra {
             let path = dir.path().join(relative);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
             std::fs::write(path, contents).expect("extra file");
         }
-        let booted = sluice::boot(dir.path(), Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("host boots");
         assert!(
@@ -50,12 +68,14 @@ impl Host {
             booted.problems
         );
         let addr = booted.server.local_addr().expect("bound");
+        let admin = booted.server.admin_addr().expect("admin bound");
         let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
         let stopped = tokio::spawn(booted.server.run(async {
             let _ = triggered.await;
         }));
         let host = Self {
             addr,
+            admin,
             client: reqwest::Client::new(),
             _dir: dir,
             _serving: None,
@@ -69,6 +89,11 @@ impl Host {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `path` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     pub fn sse(&self, path: &str) -> reqwest::RequestBuilder {
@@ -94,7 +119,7 @@ impl Host {
     pub async fn publish(&self, topic: &str, event: &str, data: Value) -> u64 {
         let response = self
             .client
-            .post(self.url("/_sluice/publish"))
+            .post(self.admin_url("/_sluice/publish"))
             .json(&json!({ "topic": topic, "event": event, "data": data }))
             .send()
             .await
@@ -106,7 +131,7 @@ impl Host {
 
     pub async fn metrics(&self) -> Value {
         self.client
-            .get(self.url("/_sluice/metrics"))
+            .get(self.admin_url("/_sluice/metrics"))
             .send()
             .await
             .expect("metrics")

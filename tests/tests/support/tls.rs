@@ -63,10 +63,9 @@ impl TlsHost {
         format!("https://127.0.0.1:{}{path}", self.host.addr.port())
     }
 
-    /// The admin endpoints' URL. They answer on the public listener today; when they move to
-    /// their own listener (`adminListen`), this is the one place to change.
+    /// The admin endpoints' URL: their own listener, plain HTTP (TLS is the public one's).
     pub fn admin_url(&self, path: &str) -> String {
-        self.url(path)
+        self.host.admin_url(path)
     }
 
     /// Replace the pair on disk, as a certificate renewal does.

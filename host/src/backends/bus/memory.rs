@@ -229,6 +229,11 @@ impl EventBus for InMemoryBus {
         InMemoryBus::topic_count(self)
     }
 
+    /// Always: the bus lives in this process.
+    fn ready(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
     fn publish<'a>(
         &'a self,
         topic: &'a str,

@@ -97,6 +97,10 @@ pub trait EventBus: Send + Sync + 'static {
     /// Topics this node holds state for (history, subscribers or a consumer), for metrics.
     /// Cheap: read on every scrape.
     fn topic_count(&self) -> usize;
+
+    /// Whether the bus can take publishes and subscriptions right now, checked cheaply (no
+    /// round trip): for `GET /readyz`. `Err` says why not.
+    fn ready(&self) -> Result<(), BusError>;
 }
 
 /// Why the bus refused or failed a call. [`BusError::is_invalid_input`] errors are the

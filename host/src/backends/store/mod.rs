@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
         edge: &'a str,
         records: Vec<Value>,
     ) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+    /// Whether the store answers a trivial query right now: for `GET /readyz`.
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 /// One read of one edge.

@@ -323,6 +323,14 @@ impl Store for PostgresStore {
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(self.seed_edge(edge, records))
     }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(pg_error)?;
+            Ok(())
+        })
+    }
 }
 
 fn as_sql(param: &Param) -> &(dyn ToSql + Sync) {

@@ -262,6 +262,13 @@ impl Store for SqliteStore {
                 .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
         })
     }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.blocking(|connection| {
+            connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
+            Ok::<_, StoreError>(())
+        }))
+    }
 }
 
 /// The table of edge `edge`. Only called with validated names, so it is a plain identifier.

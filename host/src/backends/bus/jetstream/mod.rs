@@ -618,6 +618,17 @@ impl EventBus for JetStreamBus {
     fn topic_count(&self) -> usize {
         self.feed_count()
     }
+
+    /// The NATS client's connection state: while it reconnects, publishes fail.
+    fn ready(&self) -> Result<(), BusError> {
+        match self.shared.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(unavailable(
+                &format!("NATS at {}", self.shared.config.url),
+                state,
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

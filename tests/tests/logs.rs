@@ -12,6 +12,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod cluster_support;
+
 const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
 spec:
   type: http
@@ -52,13 +54,20 @@ impl Server {
         std::fs::write(dir.path().join("ingresses/fails-after.yaml"), FAILS_AFTER)
             .expect("ingress");
         std::fs::write(dir.path().join("ingresses/hostile.yaml"), HOSTILE).expect("ingress");
+        for fixture in [
+            sluice_e2e::fixtures::SSE_FAILS_AFTER,
+            sluice_e2e::fixtures::LIMITS_HOSTILE,
+        ] {
+            fixture.write_to(dir.path()).expect("fixture");
+        }
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port");
         let log = std::fs::File::create(dir.path().join("host.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let child = Command::new(cluster_support::sluice_binary())
             .args(["serve", &dir.path().display().to_string()])
             .args(["--listen", &addr.to_string(), "--log-format", "json"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             // Warnings only, but the guest's output too: the request's span must survive
             // a filter that hides the host's info lines.
             .env("RUST_LOG", "warn,sluice::guest=info")
