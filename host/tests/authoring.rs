@@ -259,6 +259,77 @@ async fn new_build_check_and_serve_each_kind_answers_with_its_templates_output()
     }
 }
 
+/// `GET url` as JSON until it answers 200 with `body`; with a deadline, since the server
+/// picks up a build through its file watch, on its own time.
+async fn wait_for_answer(client: &reqwest::Client, url: &str, body: &str) {
+    let mut last = String::new();
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(response) = client
+                .get(url)
+                .header("accept", "application/json")
+                .send()
+                .await
+            {
+                let status = response.status();
+                last = format!("{status} {}", response.text().await.unwrap_or_default());
+                if status == 200 && last.ends_with(body) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "{url} never answered {body}; last: {last}"
+    );
+}
+
+/// The tour as a new user follows it: a server already runs on a deploy directory; `sluice
+/// new` and `sluice build --deploy` put a component there, and the server serves it without
+/// being asked (the file watch); an edit rebuilt the same way replaces it. Its crate has a
+/// name of its own: the builds share one target directory, where two crates of one name
+/// would write the same `.wasm`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_server_picks_up_what_sluice_build_deploys() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let deploy = work.path().join("deploy");
+    std::fs::create_dir_all(&deploy).expect("deploy dir");
+    std::fs::write(deploy.join("sluice.yaml"), "store: sluice.db\n").expect("config");
+    let served = serve(&deploy);
+    let client = reqwest::Client::new();
+    let url = served.url("/ingress/api/welcome/world");
+    let before = client
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("welcome");
+    assert_eq!(before.status(), 404, "nothing is deployed yet");
+
+    assert_success(&run(sluice()
+        .args(["new", "welcome", "--kind", "json", "--dir"])
+        .arg(work.path())));
+    let build = || {
+        run(sluice_build()
+            .args(["welcome", "--deploy"])
+            .arg(&deploy)
+            .current_dir(work.path()))
+    };
+    assert_success(&build());
+    wait_for_answer(&client, &url, "\"Hello, world!\"").await;
+
+    let source = work.path().join("welcome/src/lib.rs");
+    let edited = std::fs::read_to_string(&source)
+        .expect("template source")
+        .replace("Hello, {who}!", "Hi again, {who}!");
+    std::fs::write(&source, edited).expect("edit");
+    assert_success(&build());
+    wait_for_answer(&client, &url, "\"Hi again, world!\"").await;
+}
+
 #[test]
 fn check_passes_on_the_bundled_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
