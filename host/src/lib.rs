@@ -25,6 +25,7 @@ pub mod params;
 pub mod route;
 pub mod runtime;
 pub mod server;
+pub mod watch;
 
 pub use boot::{Booted, Listen, boot};
 pub use config::HostConfig;

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::RecursiveMode;
 
 use super::live::Deployer;
+use crate::watch::FileWatch;
 
 /// Quiet time after a change before reloading: one save, or one copy of several files,
 /// makes one reload.
@@ -21,7 +21,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// A running watch; dropping it stops it.
 pub struct Watch {
-    _debouncer: Debouncer<RecommendedWatcher>,
+    _watch: FileWatch,
 }
 
 /// Watch `deployer`'s directory and reload it on changes, for as long as the deployer lives.
@@ -32,21 +32,15 @@ pub fn start(deployer: &Arc<Deployer>) -> Result<Watch, notify::Error> {
         .canonicalize()
         .map_err(|err| notify::Error::io(err).add_path(deployer.dir().to_owned()))?;
     let watched = [dir.join("ingresses"), dir.join("components")];
-    // One slot: a change while a reload is pending or running asks for one more, never a queue.
-    let (changed, mut changes) = tokio::sync::mpsc::channel::<()>(1);
-    let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            if events.iter().any(|event| is_watched(&watched, &event.path)) {
-                let _ = changed.try_send(());
-            }
-        }
-        Err(err) => tracing::warn!(%err, "deploy directory watch failed"),
-    })?;
-    debouncer.watcher().watch(&dir, RecursiveMode::Recursive)?;
+    let (watch, mut changes) = crate::watch::watch(
+        &[(dir.clone(), RecursiveMode::Recursive)],
+        DEBOUNCE,
+        move |path| is_watched(&watched, path),
+    )?;
     // Weak: the watch must not keep a dropped host's deployer alive.
     let deployer = Arc::downgrade(deployer);
     tokio::spawn(async move {
-        while changes.recv().await.is_some() {
+        while changes.next().await.is_some() {
             let Some(deployer) = deployer.upgrade() else {
                 break;
             };
@@ -55,9 +49,7 @@ pub fn start(deployer: &Arc<Deployer>) -> Result<Watch, notify::Error> {
         }
     });
     tracing::info!(dir = %dir.display(), "watching the deploy directory");
-    Ok(Watch {
-        _debouncer: debouncer,
-    })
+    Ok(Watch { _watch: watch })
 }
 
 /// Whether a change to `path` concerns the served ingresses: it is one of `watched` or

@@ -14,7 +14,7 @@
 //!
 //! Why a file watch and not an mtime check on handshake: rustls asks for the certificate
 //! synchronously inside the handshake, on a runtime worker, so reading files there would
-//! block it; the watch reloads on its own thread, and a handshake only loads an `Arc`. The
+//! block it; the watch reloads on a blocking thread, and a handshake only loads an `Arc`. The
 //! watch is on the files' folders rather than the files, so a pair replaced by rename or by
 //! swapping a symlink (certbot's `live/` links, Kubernetes secret volumes) is seen too.
 
@@ -27,8 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::RecursiveMode;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -75,7 +74,7 @@ impl TlsError {
 /// certificate current (stopped when this is dropped).
 pub struct Tls {
     acceptor: TlsAcceptor,
-    _reload: Option<Debouncer<RecommendedWatcher>>,
+    _reload: Option<crate::watch::FileWatch>,
 }
 
 impl Tls {
@@ -211,37 +210,41 @@ struct Reloader {
 impl Reloader {
     /// Start the watch, or `None` (logged) when the system refuses one: the host then serves
     /// the pair it has until restarted.
-    fn watch(mut self) -> Option<Debouncer<RecommendedWatcher>> {
+    fn watch(mut self) -> Option<crate::watch::FileWatch> {
         let folders = [&self.files.cert, &self.files.key].map(|file| {
-            file.parent()
+            let folder = file
+                .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
-                .to_owned()
+                .to_owned();
+            (folder, RecursiveMode::NonRecursive)
         });
-        let started = new_debouncer(
-            RELOAD_DEBOUNCE,
-            move |events: DebounceEventResult| match events {
-                Ok(_) => self.reload(),
-                Err(err) => tracing::warn!(%err, "watching the TLS certificate failed"),
-            },
-        );
-        let mut debouncer = match started {
-            Ok(debouncer) => debouncer,
+        // Any change in the folders: a secret volume swaps a `..data` link, not the files' names.
+        let (watch, mut changes) = match crate::watch::watch(&folders, RELOAD_DEBOUNCE, |_| true) {
+            Ok(started) => started,
             Err(err) => {
                 tracing::warn!(%err, "cannot watch the TLS certificate; changes need a restart");
                 return None;
             }
         };
-        for folder in &folders {
-            if let Err(err) = debouncer
-                .watcher()
-                .watch(folder, RecursiveMode::NonRecursive)
-            {
-                tracing::warn!(folder = %folder.display(), %err, "cannot watch the TLS certificate; changes need a restart");
-                return None;
+        tokio::spawn(async move {
+            while changes.next().await.is_some() {
+                // File reads, off the runtime's workers.
+                match tokio::task::spawn_blocking(move || {
+                    self.reload();
+                    self
+                })
+                .await
+                {
+                    Ok(reloader) => self = reloader,
+                    Err(err) => {
+                        tracing::error!(%err, "TLS certificate reload failed; changes need a restart");
+                        break;
+                    }
+                }
             }
-        }
-        Some(debouncer)
+        });
+        Some(watch)
     }
 
     /// Any change in the folders (other files live there too) re-reads the pair; only new
@@ -376,8 +379,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_matching_pair_loads_and_offers_h2_then_http1() {
+    // Loading starts the certificate watch, a task on the runtime, as it does in `boot`.
+    #[tokio::test]
+    async fn a_matching_pair_loads_and_offers_h2_then_http1() {
         let dir = tempfile::tempdir().expect("dir");
         let pair = fresh_pair();
         let config = write(dir.path(), &pair.cert, &pair.key);
