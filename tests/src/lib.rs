@@ -21,6 +21,18 @@ impl Fixture {
     }
 }
 
+/// An ingress serving the `sse-fails-after` fixture at `api/test/fails-after/{n}`: it yields
+/// `n` events, then fails (file `ingresses/fails-after.yaml` in the tests that deploy it).
+pub const SSE_FAILS_AFTER_INGRESS: &str = "uri: /resources/ingresses/test/fails-after
+spec:
+  type: http
+  componentId: sse-fails-after
+  properties:
+    route: api/test/fails-after/{n}
+    httpMethod: get
+    isPublic: true
+";
+
 /// The fixtures, one constant each (`fixtures::LIMITS_HOSTILE`), and `fixtures::ALL`.
 pub mod fixtures {
     use super::Fixture;

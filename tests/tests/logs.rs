@@ -14,16 +14,6 @@ use tokio::net::TcpStream;
 
 mod cluster_support;
 
-const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
-spec:
-  type: http
-  componentId: sse-fails-after
-  properties:
-    route: api/test/fails-after/{n}
-    httpMethod: get
-    isPublic: true
-";
-
 const HOSTILE: &str = "uri: /resources/ingresses/hostile
 spec:
   type: http
@@ -51,8 +41,11 @@ impl Server {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_to(dir.path()).expect("demo");
-        std::fs::write(dir.path().join("ingresses/fails-after.yaml"), FAILS_AFTER)
-            .expect("ingress");
+        std::fs::write(
+            dir.path().join("ingresses/fails-after.yaml"),
+            sluice_e2e::SSE_FAILS_AFTER_INGRESS,
+        )
+        .expect("ingress");
         std::fs::write(dir.path().join("ingresses/hostile.yaml"), HOSTILE).expect("ingress");
         for fixture in [
             sluice_e2e::fixtures::SSE_FAILS_AFTER,

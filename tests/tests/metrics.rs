@@ -429,16 +429,6 @@ async fn a_client_cut_off_for_not_reading_ends_as_a_slow_consumer() {
     );
 }
 
-const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
-spec:
-  type: http
-  componentId: sse-fails-after
-  properties:
-    route: api/test/fails-after/{n}
-    httpMethod: get
-    isPublic: true
-";
-
 /// Streams that the component ends, that it fails, and that outlive
 /// `maxStreamLifetimeSeconds` are each counted under their own reason.
 #[tokio::test(flavor = "multi_thread")]
@@ -450,7 +440,10 @@ async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apa
                 "sluice.yaml",
                 "store: sluice.db\nmaxStreamLifetimeSeconds: 2\n",
             ),
-            ("ingresses/fails-after.yaml", FAILS_AFTER),
+            (
+                "ingresses/fails-after.yaml",
+                sluice_e2e::SSE_FAILS_AFTER_INGRESS,
+            ),
         ],
     )
     .await;

@@ -114,21 +114,14 @@ async fn a_last_event_id_that_is_not_an_event_id_is_a_400() {
     assert_eq!(body["error"]["code"], "INVALID_LAST_EVENT_ID");
 }
 
-const FAILS_AFTER: &str = "uri: /resources/ingresses/test/fails-after
-spec:
-  type: http
-  componentId: sse-fails-after
-  properties:
-    route: api/test/fails-after/{n}
-    httpMethod: get
-    isPublic: true
-";
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_that_fails_mid_stream_sends_component_failed_and_ends() {
     let host = Host::demo_with_fixtures(
         &[sluice_e2e::fixtures::SSE_FAILS_AFTER],
-        &[("ingresses/fails-after.yaml", FAILS_AFTER)],
+        &[(
+            "ingresses/fails-after.yaml",
+            sluice_e2e::SSE_FAILS_AFTER_INGRESS,
+        )],
     )
     .await;
     let mut healthy = host.stream("/ingress/api/orders/ORD-H/events").await;
