@@ -123,6 +123,20 @@ pub trait ActorStateStore: Send + Sync + 'static {
         actor_id: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn ActorTransaction>, ActorStoreError>>;
 
+    /// The actor's latest committed state and its version, read without taking the actor
+    /// (no lock held, none waited for): what queries run against. `None` when the actor
+    /// does not exist. Versions only grow: every commit adds one.
+    fn read<'a>(
+        &'a self,
+        actor_type: &'a str,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VersionedState>, ActorStoreError>>;
+
+    /// True when other processes commit to this store too (PostgreSQL, shared by a
+    /// cluster), so a node cannot know of every commit without asking; false when this
+    /// process is the only writer (the embedded SQLite file).
+    fn is_shared(&self) -> bool;
+
     /// Create the actor with `state` unless it exists. Returns whether it was created.
     fn seed_actor<'a>(
         &'a self,
@@ -154,6 +168,13 @@ pub trait ActorStateStore: Send + Sync + 'static {
         limit: u32,
         older_than: std::time::Duration,
     ) -> BoxFuture<'_, Result<Box<dyn OutboxBatch>, ActorStoreError>>;
+}
+
+/// An actor's committed state and the version it has (see [`ActorStateStore::read`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedState {
+    pub state: Value,
+    pub version: i64,
 }
 
 /// Exclusive access to one actor, from [`ActorStateStore::begin`]. Dropping it without

@@ -35,6 +35,14 @@ pub const CASES: &[Case] = &[
         name: "the loser of a creation race gets a conflict",
         run: |store| Box::pin(the_loser_of_a_creation_race_gets_a_conflict(store)),
     },
+    Case {
+        name: "a read sees the latest commit and its version and waits for no transaction",
+        run: |store| {
+            Box::pin(a_read_sees_the_latest_commit_and_waits_for_no_transaction(
+                store,
+            ))
+        },
+    },
 ];
 
 pub fn checkpoint(id: &str) -> Checkpoint {
@@ -181,4 +189,54 @@ pub async fn concurrent_increments_lose_no_update(store: Arc<dyn ActorStateStore
         store.checkpoint_count("sku", "hot").await.expect("count"),
         tasks as u64
     );
+}
+
+async fn a_read_sees_the_latest_commit_and_waits_for_no_transaction(store: &dyn ActorStateStore) {
+    use super::VersionedState;
+    let read = |id: &'static str| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.read("sku", id))
+            .await
+            .expect("a read never waits for the actor's lock")
+            .expect("read")
+    };
+    assert_eq!(read("r").await, None);
+    assert!(
+        store
+            .seed_actor("sku", "r", &json!({"n": 0}))
+            .await
+            .expect("seed")
+    );
+    assert_eq!(
+        read("r").await,
+        Some(VersionedState {
+            state: json!({"n": 0}),
+            version: 0
+        })
+    );
+    let held = store.begin("sku", "r").await.expect("begin");
+    assert_eq!(
+        read("r").await.map(|r| r.version),
+        Some(0),
+        "an open transaction neither blocks a read nor shows through"
+    );
+    held.commit(&json!({"n": 1}), &checkpoint("r1"))
+        .await
+        .expect("commit");
+    let txn = store.begin("sku", "r").await.expect("begin");
+    txn.commit(&json!({"n": 2}), &checkpoint("r2"))
+        .await
+        .expect("commit");
+    assert_eq!(
+        read("r").await,
+        Some(VersionedState {
+            state: json!({"n": 2}),
+            version: 2
+        })
+    );
+    let created = store.begin("sku", "fresh").await.expect("begin");
+    created
+        .commit(&json!({"n": 9}), &checkpoint("f1"))
+        .await
+        .expect("commit");
+    assert_eq!(read("fresh").await.map(|r| r.version), Some(1));
 }

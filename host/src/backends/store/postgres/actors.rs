@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::{PostgresStore, pg_error};
 use crate::backends::actors::{
     ActorStateStore, ActorStoreError, ActorTransaction, Checkpoint, OutboxBatch, StoredCheckpoint,
+    VersionedState,
 };
 
 pub(super) const SCHEMA: &str = "
@@ -226,6 +227,34 @@ impl ActorStateStore for PostgresStore {
                 version,
             }) as Box<dyn ActorTransaction>)
         })
+    }
+
+    fn read<'a>(
+        &'a self,
+        actor_type: &'a str,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VersionedState>, ActorStoreError>> {
+        Box::pin(async move {
+            // A plain read sees the latest commit and waits for no `FOR UPDATE` lock.
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT state, version FROM actor_state WHERE actor_type = $1 AND actor_id = $2",
+                    &[&actor_type, &actor_id],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(row.map(|row| VersionedState {
+                state: row.get(0),
+                version: row.get(1),
+            }))
+        })
+    }
+
+    /// Every node of a cluster commits to the same database.
+    fn is_shared(&self) -> bool {
+        true
     }
 
     fn seed_actor<'a>(

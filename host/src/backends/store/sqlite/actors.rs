@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::SqliteStore;
 use crate::backends::actors::{
     ActorStateStore, ActorStoreError, ActorTransaction, Checkpoint, NoOutbox, OutboxBatch,
+    VersionedState,
 };
 use crate::backends::store::StoreError;
 
@@ -116,28 +117,9 @@ impl ActorStateStore for SqliteStore {
         actor_id: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn ActorTransaction>, ActorStoreError>> {
         Box::pin(async move {
-            let (t, i) = (actor_type.to_owned(), actor_id.to_owned());
-            let row: Option<(String, i64)> = self
-                .blocking(move |connection| {
-                    connection
-                        .query_row(
-                            "SELECT state, version FROM actor_state WHERE actor_type = ?1 AND actor_id = ?2",
-                            params![t, i],
-                            |row| Ok((row.get(0)?, row.get(1)?)),
-                        )
-                        .optional()
-                        .map_err(failed)
-                })
-                .await?;
-            let (state, version) = match row {
-                Some((text, version)) => (
-                    Some(serde_json::from_str(&text).map_err(|err| {
-                        ActorStoreError::Failed(format!(
-                            "the state of {actor_type}/{actor_id} is not JSON: {err}"
-                        ))
-                    })?),
-                    Some(version),
-                ),
+            let read = self.read(actor_type, actor_id).await?;
+            let (state, version) = match read {
+                Some(read) => (Some(read.state), Some(read.version)),
                 None => (None, None),
             };
             Ok(Box::new(SqliteTransaction {
@@ -148,6 +130,44 @@ impl ActorStateStore for SqliteStore {
                 version,
             }) as Box<dyn ActorTransaction>)
         })
+    }
+
+    fn read<'a>(
+        &'a self,
+        actor_type: &'a str,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VersionedState>, ActorStoreError>> {
+        Box::pin(async move {
+            let (t, i) = (actor_type.to_owned(), actor_id.to_owned());
+            let row: Option<(String, i64)> = self
+                .blocking(move |connection| {
+                    connection
+                        .prepare_cached(
+                            "SELECT state, version FROM actor_state WHERE actor_type = ?1 AND actor_id = ?2",
+                        )
+                        .and_then(|mut statement| {
+                            statement
+                                .query_row(params![t, i], |row| Ok((row.get(0)?, row.get(1)?)))
+                                .optional()
+                        })
+                        .map_err(failed)
+                })
+                .await?;
+            row.map(|(text, version)| {
+                let state = serde_json::from_str(&text).map_err(|err| {
+                    ActorStoreError::Failed(format!(
+                        "the state of {actor_type}/{actor_id} is not JSON: {err}"
+                    ))
+                })?;
+                Ok(VersionedState { state, version })
+            })
+            .transpose()
+        })
+    }
+
+    /// The embedded store's file belongs to one `sluice` process.
+    fn is_shared(&self) -> bool {
+        false
     }
 
     fn seed_actor<'a>(
