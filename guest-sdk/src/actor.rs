@@ -142,6 +142,7 @@ pub struct ActorContext {
     actor_id: String,
     is_new: Cell<bool>,
     preview: bool,
+    read_only: bool,
     checkpoint_metadata: RefCell<Option<Value>>,
 }
 
@@ -162,6 +163,7 @@ impl ActorContext {
             actor_id: actor_id.into(),
             is_new: Cell::new(is_new),
             preview: false,
+            read_only: false,
             checkpoint_metadata: RefCell::new(None),
         }
     }
@@ -176,6 +178,19 @@ impl ActorContext {
     /// ```
     pub fn with_preview(mut self, preview: bool) -> Self {
         self.preview = preview;
+        self
+    }
+
+    /// The same context, flagged as a query batch (or not). Default is not read-only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = sluice_sdk::ActorContext::new("sku", "42", false).with_read_only(true);
+    /// assert!(ctx.is_read_only());
+    /// ```
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 
@@ -243,6 +258,28 @@ impl ActorContext {
     /// ```
     pub fn is_preview(&self) -> bool {
         self.preview
+    }
+
+    /// True when every message of the batch is a query: a message type the actor type
+    /// lists under `spec.queries` in `actors/<type>.yaml`. The host then runs the batch
+    /// against the latest committed state without taking the actor, and shares its results
+    /// with every caller asking the same of the same state version. A query batch must not
+    /// change the state: if it does, the call fails and nothing is stored.
+    ///
+    /// ```yaml
+    /// uri: /resources/actors/sku
+    /// spec:
+    ///   componentId: sku-actor
+    ///   queries: [calculateAvailableStock]
+    /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!sluice_sdk::ActorContext::new("sku", "42", false).is_read_only());
+    /// ```
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// `Ok` unless the actor is new; then the error `NOT_FOUND`, "actor `<type>/<id>` does
@@ -569,7 +606,13 @@ pub(crate) fn run<A: Actor>(
             return Batch::rejected(messages.len(), &error);
         }
     };
-    let state = (loaded.as_ref() != Some(&new_state)).then_some(new_state);
+    // A query batch on an actor that does not exist yet changed nothing if it left the
+    // default state as it was: a query cannot create an actor.
+    let before = match loaded {
+        None if ctx.is_read_only() => serde_json::to_value(A::default()).ok(),
+        loaded => loaded,
+    };
+    let state = (before.as_ref() != Some(&new_state)).then_some(new_state);
     let checkpoint_metadata = state.as_ref().and_then(|_| ctx.checkpoint_metadata());
     Batch {
         state,
@@ -646,6 +689,27 @@ mod tests {
             .iter()
             .map(|result| result.as_ref().map_or_else(Error::code, |_| "ok"))
             .collect()
+    }
+
+    #[test]
+    fn a_query_batch_that_leaves_a_new_actor_at_its_default_changes_nothing() {
+        let new = || ActorContext::new("counter", "c9", true);
+        let created = run::<Counter>(&new(), None, &[message("create")]);
+        assert_eq!(
+            created.state,
+            Some(json!({"count": 0})),
+            "a write creates it"
+        );
+        let queried = run::<Counter>(&new().with_read_only(true), None, &[message("create")]);
+        assert_eq!(queried.state, None, "a query cannot create it");
+        assert_eq!(codes(&queried), ["ok"]);
+        let ctx = existing().with_read_only(true);
+        let changed = run::<Counter>(&ctx, Some(r#"{"count":1}"#), &[add(2)]);
+        assert_eq!(
+            changed.state,
+            Some(json!({"count": 3})),
+            "a change is reported, and the host refuses it"
+        );
     }
 
     #[test]

@@ -207,7 +207,8 @@ pub mod __private {
             messages: Vec<WitMessage>,
         ) -> WitOutcome {
             let ctx = ActorContext::new(context.actor_type, context.actor_id, context.is_new)
-                .with_preview(context.preview);
+                .with_preview(context.preview)
+                .with_read_only(context.read_only);
             let messages: Vec<ActorMessage> = messages.into_iter().map(message).collect();
             let batch = actor::run::<A>(&ctx, state.as_deref(), &messages);
             WitOutcome {
@@ -281,6 +282,7 @@ mod tests {
             actor_id: "p1".into(),
             is_new,
             preview,
+            read_only: false,
         }
     }
 

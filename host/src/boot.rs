@@ -132,7 +132,7 @@ pub async fn boot(dir: &Path, listen: Listen) -> Result<Booted, BootError> {
     let bus = metrics.instrument_bus(open_bus(&config, &config_file).await?);
     let runtime = Arc::new(Runtime::new(config.runtime())?);
     metrics.watch(runtime.clone(), bus.clone());
-    let (actors, actor_problems) = deploy::actors::load(
+    let (mut actors, actor_problems) = deploy::actors::load(
         dir,
         &runtime,
         store.clone(),
@@ -141,6 +141,7 @@ pub async fn boot(dir: &Path, listen: Listen) -> Result<Booted, BootError> {
     )
     .await;
     problems.extend(actor_problems);
+    actors.count_queries(metrics.query_counter());
     // The outbox relay: only a shared store outlives a node, so only it has an outbox.
     if relayed {
         crate::actors::relay::spawn(actor_state, bus.clone());

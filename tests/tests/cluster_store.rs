@@ -197,7 +197,16 @@ async fn three_nodes_serialize_300_concurrent_reservations_on_one_sku() {
         assert_eq!(event.event, "stockUpdated", "{event:?}");
         let data: Value = serde_json::from_str(&event.data).expect("json");
         let reserved = data["data"]["calculateAvailableStock"]["reserved"].as_i64();
-        figures.push(reserved.unwrap_or_else(|| panic!("a reserved figure: {data}")));
+        let reserved = reserved.unwrap_or_else(|| panic!("a reserved figure: {data}"));
+        // `calculateAvailableStock` is a query answered per version on each node: the k-th
+        // checkpoint (whichever node committed it) is at least the k-th commit, and the
+        // state read after it never older.
+        let k = figures.len() as i64 + 1;
+        assert!(
+            reserved >= reserved_before + k,
+            "update {k} shows {reserved}, older than its checkpoint"
+        );
+        figures.push(reserved);
     }
     assert!(figures.is_sorted(), "{figures:?}");
     assert_eq!(figures.last(), Some(&(reserved_before + 300)));

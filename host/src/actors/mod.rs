@@ -9,11 +9,16 @@
 //! key and mark the row published. A trap, a bad outcome or a rejected message changes
 //! nothing. A checkpoint committed but never published (the node died, the bus was down) is
 //! published later by the outbox relay ([`relay`]).
+//!
+//! A call made only of the actor type's queries (`spec.queries`) takes none of this: it
+//! runs against the latest committed state, stores and publishes nothing, and is computed
+//! once per state version however many callers ask ([`queries`]).
 
 mod locks;
+pub mod queries;
 pub mod relay;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -30,13 +35,29 @@ use crate::runtime::bindings::actor::ActorPre;
 use crate::runtime::bindings::actor::actor_handler::{ActorContext, Message, MessageResult};
 use crate::runtime::{InstanceState, Runtime};
 use locks::ActorLocks;
+use queries::{Queries, Snapshot, Source};
 
 /// One deployed actor type.
 pub struct ActorType {
     pub pre: ActorPre<InstanceState>,
     /// What the actor's instances may reach (its `acl` applies to `query`).
     pub context: Arc<IngressContext>,
+    /// The message types that only read (`spec.queries`).
+    pub queries: HashSet<String>,
 }
+
+impl ActorType {
+    /// Whether `messages` is a query batch: not empty, and every message a query.
+    fn only_queries(&self, messages: &[ActorMessage]) -> bool {
+        !messages.is_empty()
+            && messages
+                .iter()
+                .all(|message| self.queries.contains(&message.message_type))
+    }
+}
+
+/// Counts query answers by actor type and [`Source`]; set by the metrics at boot.
+pub type QueryCounter = Arc<dyn Fn(&str, Source) + Send + Sync>;
 
 /// Actors as components, with state in an [`ActorStateStore`].
 pub struct WasmActors {
@@ -45,6 +66,8 @@ pub struct WasmActors {
     store: Arc<dyn ActorStateStore>,
     bus: Arc<dyn EventBus>,
     locks: ActorLocks,
+    queries: Queries,
+    count_query: Option<QueryCounter>,
     hold_checkpoints: std::sync::atomic::AtomicBool,
 }
 
@@ -55,14 +78,22 @@ impl WasmActors {
         store: Arc<dyn ActorStateStore>,
         bus: Arc<dyn EventBus>,
     ) -> Self {
+        let queries = Queries::new(store.is_shared());
         Self {
             runtime,
             types,
             store,
             bus,
             locks: ActorLocks::default(),
+            queries,
+            count_query: None,
             hold_checkpoints: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Count every query answer with `counter`.
+    pub fn count_queries(&mut self, counter: QueryCounter) {
+        self.count_query = Some(counter);
     }
 
     /// The deployed actor types, sorted.
@@ -83,6 +114,12 @@ impl WasmActors {
             .types
             .get(actor_type)
             .ok_or_else(|| ActorError::UnknownType(actor_type.to_owned()))?;
+        // `new` creates an actor, which no query batch can: it takes the ordinary path.
+        if actor_id != "new" && kind.only_queries(&messages) {
+            return self
+                .query(kind, actor_type, actor_id, &messages, preview)
+                .await;
+        }
         let actor_id = match actor_id {
             "new" => uuid::Uuid::new_v4().to_string(),
             "" => return Err(ActorError::NotFound(String::new())),
@@ -130,15 +167,8 @@ impl WasmActors {
             actor_id: actor_id.to_owned(),
             is_new: state.is_none(),
             preview,
+            read_only: false,
         };
-        let wit_messages: Vec<Message> = messages
-            .iter()
-            .map(|message| Message {
-                type_: message.message_type.clone(),
-                alias: message.alias.clone(),
-                body: message.body.as_ref().map(Value::to_string),
-            })
-            .collect();
         let state_text = state.as_ref().map(Value::to_string);
         let outcome = self
             .runtime
@@ -147,37 +177,14 @@ impl WasmActors {
                 kind.context.clone(),
                 &context,
                 state_text.as_ref(),
-                &wit_messages,
+                &wit_messages(messages),
             )
             .await
             .map_err(|trap| {
                 tracing::warn!(actor = %name, error = %format!("{trap:#}"), "actor failed");
                 ActorError::Failed(format!("actor {name} failed; nothing was changed"))
             })?;
-        if outcome.results.len() != messages.len() {
-            return Err(ActorError::Failed(format!(
-                "actor {name} answered {} of {} messages; nothing was changed",
-                outcome.results.len(),
-                messages.len()
-            ))
-            .into());
-        }
-        let mut data = Map::new();
-        let mut errors = Vec::new();
-        for (index, (message, result)) in messages.iter().zip(outcome.results).enumerate() {
-            match result {
-                MessageResult::Ok(value) => {
-                    let value = parse(&name, "a result", &value)?;
-                    data.insert(message.key().to_owned(), value);
-                }
-                MessageResult::Err(error) => errors.push(json!({
-                    "index": index,
-                    "key": message.key(),
-                    "code": error.code,
-                    "message": error.message,
-                })),
-            }
-        }
+        let (data, errors) = results(&name, messages, outcome.results)?;
         if errors.is_empty()
             && !preview
             && let Some(new_state) = &outcome.state
@@ -198,7 +205,8 @@ impl WasmActors {
                 },
             };
             match transaction.commit(&new_state, &stored.checkpoint).await {
-                Ok(()) => {}
+                // Before the publish: whoever its checkpoint wakes must not get older answers.
+                Ok(()) => self.queries.committed(&name),
                 Err(err @ ActorStoreError::Conflict(_)) => return Err(Attempt::Conflict(err)),
                 Err(err) => return Err(failed(&name, err).into()),
             }
@@ -206,12 +214,87 @@ impl WasmActors {
         } else {
             drop(transaction);
         }
-        Ok(json!({
-            "actorId": actor_id,
-            "paths": [format!("actors/{name}")],
-            "data": data,
-            "errors": errors,
-        }))
+        Ok(response(&name, actor_id, data, errors))
+    }
+
+    /// A query batch: answered from the latest committed state, once per version and
+    /// question however many callers ask ([`queries`]).
+    async fn query(
+        &self,
+        kind: &ActorType,
+        actor_type: &str,
+        actor_id: &str,
+        messages: &[ActorMessage],
+        preview: bool,
+    ) -> Result<Value, ActorError> {
+        if actor_id.is_empty() {
+            return Err(ActorError::NotFound(String::new()));
+        }
+        let name = format!("{actor_type}/{actor_id}");
+        let snapshot = self
+            .queries
+            .snapshot(&name, self.store.read(actor_type, actor_id))
+            .await
+            .map_err(|err| failed(&name, err))?;
+        let question = json!([
+            preview,
+            messages
+                .iter()
+                .map(|m| json!([m.message_type, m.alias, m.body]))
+                .collect::<Vec<_>>()
+        ])
+        .to_string();
+        let run = self.run_query(kind, actor_type, actor_id, &snapshot, messages, preview);
+        let (answer, source) = self.queries.answer(&snapshot, question, run).await;
+        if let Some(count) = &self.count_query {
+            count(actor_type, source);
+        }
+        answer
+    }
+
+    /// Run a query batch on `snapshot` in a fresh instance; a batch that changes the state
+    /// fails.
+    async fn run_query(
+        &self,
+        kind: &ActorType,
+        actor_type: &str,
+        actor_id: &str,
+        snapshot: &Snapshot,
+        messages: &[ActorMessage],
+        preview: bool,
+    ) -> Result<Value, ActorError> {
+        let name = format!("{actor_type}/{actor_id}");
+        let context = ActorContext {
+            actor_type: actor_type.to_owned(),
+            actor_id: actor_id.to_owned(),
+            is_new: snapshot.state.is_none(),
+            preview,
+            read_only: true,
+        };
+        let outcome = self
+            .runtime
+            .run_actor(
+                &kind.pre,
+                kind.context.clone(),
+                &context,
+                snapshot.state.as_ref(),
+                &wit_messages(messages),
+            )
+            .await
+            .map_err(|trap| {
+                tracing::warn!(actor = %name, error = %format!("{trap:#}"), "actor query failed");
+                ActorError::Failed(format!("actor {name} failed; nothing was changed"))
+            })?;
+        if outcome.state.is_some() {
+            let types: Vec<&str> = messages.iter().map(|m| m.message_type.as_str()).collect();
+            tracing::warn!(actor = %name, ?types, "a query batch changed the state");
+            return Err(ActorError::Failed(format!(
+                "actor {name}: the queries {types:?} changed the state, but queries \
+                 (spec.queries) may only read; nothing was changed"
+            )));
+        }
+        let (data, errors) = results(&name, messages, outcome.results)?;
+        Ok(response(&name, actor_id, data, errors))
     }
 
     /// Publish a committed checkpoint and mark it published. Called with the actor's lock
@@ -273,6 +356,59 @@ impl ActorBackend for WasmActors {
     ) -> BoxFuture<'a, Result<Value, ActorError>> {
         Box::pin(self.deliver(actor_type, actor_id, messages, preview))
     }
+}
+
+fn wit_messages(messages: &[ActorMessage]) -> Vec<Message> {
+    messages
+        .iter()
+        .map(|message| Message {
+            type_: message.message_type.clone(),
+            alias: message.alias.clone(),
+            body: message.body.as_ref().map(Value::to_string),
+        })
+        .collect()
+}
+
+/// Each message's result under its key in `data`, or its rejection in `errors`.
+fn results(
+    name: &str,
+    messages: &[ActorMessage],
+    results: Vec<MessageResult>,
+) -> Result<(Map<String, Value>, Vec<Value>), ActorError> {
+    if results.len() != messages.len() {
+        return Err(ActorError::Failed(format!(
+            "actor {name} answered {} of {} messages; nothing was changed",
+            results.len(),
+            messages.len()
+        )));
+    }
+    let mut data = Map::new();
+    let mut errors = Vec::new();
+    for (index, (message, result)) in messages.iter().zip(results).enumerate() {
+        match result {
+            MessageResult::Ok(value) => {
+                let value = parse(name, "a result", &value)?;
+                data.insert(message.key().to_owned(), value);
+            }
+            MessageResult::Err(error) => errors.push(json!({
+                "index": index,
+                "key": message.key(),
+                "code": error.code,
+                "message": error.message,
+            })),
+        }
+    }
+    Ok((data, errors))
+}
+
+/// The platform's response shape (SPEC S5).
+fn response(name: &str, actor_id: &str, data: Map<String, Value>, errors: Vec<Value>) -> Value {
+    json!({
+        "actorId": actor_id,
+        "paths": [format!("actors/{name}")],
+        "data": data,
+        "errors": errors,
+    })
 }
 
 fn failed(name: &str, err: ActorStoreError) -> ActorError {

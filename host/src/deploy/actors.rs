@@ -6,11 +6,15 @@
 //! spec:
 //!   componentId: sku-actor        # components/sku-actor.wasm, a component of the actor world
 //!   acl: [skus:read]              # what the actor's own `query` calls may read
+//!   queries: [calculateAvailableStock]  # message types that only read (optional)
 //! ```
+//! A call made only of `queries` runs against the latest committed state without the
+//! actor's lock, stores nothing and is computed once per state version (see
+//! [`crate::actors::queries`]).
 //! Seed files are JSON arrays of `{"id": …, "state": …}`; an actor that already exists is
 //! left as it is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,6 +45,8 @@ struct ActorSpecFile {
     component_id: String,
     #[serde(default)]
     acl: Vec<String>,
+    #[serde(default)]
+    queries: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +62,8 @@ pub struct ActorSpec {
     pub actor_type: String,
     pub component_id: String,
     pub acl: Acl,
+    /// The message types that only read.
+    pub queries: HashSet<String>,
 }
 
 impl ActorSpec {
@@ -75,10 +83,22 @@ impl ActorSpec {
             ));
         }
         let acl = Acl::parse(&file.spec.acl).map_err(|err| format!("spec.acl: {err}"))?;
+        let mut queries = HashSet::new();
+        for query in file.spec.queries {
+            if query.is_empty() || query.chars().any(char::is_control) {
+                return Err(format!(
+                    "spec.queries: {query:?} is not a message type (empty or with control characters)"
+                ));
+            }
+            if !queries.insert(query.clone()) {
+                return Err(format!("spec.queries: '{query}' is listed twice"));
+            }
+        }
         Ok(Self {
             actor_type: actor_type.to_owned(),
             component_id: file.spec.component_id,
             acl,
+            queries,
         })
     }
 }
@@ -144,7 +164,15 @@ pub async fn load(
             backends: backends.clone(),
         });
         seed(dir, &spec.actor_type, state.as_ref(), &mut problems).await;
-        types.insert(spec.actor_type, ActorType { pre, context });
+        let queries = spec.queries;
+        types.insert(
+            spec.actor_type,
+            ActorType {
+                pre,
+                context,
+                queries,
+            },
+        );
     }
     (
         WasmActors::new(runtime.clone(), types, state, bus),
@@ -196,6 +224,14 @@ mod tests {
         assert_eq!(spec.actor_type, "sku");
         assert_eq!(spec.component_id, "sku-actor");
         assert!(spec.acl.allows("skus", "read"));
+        assert!(spec.queries.is_empty(), "no queries unless declared");
+        let spec = ActorSpec::parse(
+            "uri: /resources/actors/sku\nspec:\n  componentId: sku-actor\n  queries: [calculateAvailableStock, query]\n",
+        )
+        .expect("valid");
+        let mut queries: Vec<_> = spec.queries.into_iter().collect();
+        queries.sort();
+        assert_eq!(queries, ["calculateAvailableStock", "query"]);
     }
 
     #[test]
@@ -216,6 +252,18 @@ mod tests {
             (
                 "uri: /resources/actors/sku\nspec:\n  componentId: x\n  acl: [bad]\n",
                 "spec.acl",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: x\n  queries: [get, get]\n",
+                "spec.queries: 'get' is listed twice",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: x\n  queries: ['']\n",
+                "spec.queries: \"\" is not a message type",
+            ),
+            (
+                "uri: /resources/actors/sku\nspec:\n  componentId: x\n  queries: get\n",
+                "invalid type: string",
             ),
         ] {
             let err = ActorSpec::parse(yaml).expect_err(yaml);

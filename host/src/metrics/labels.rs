@@ -222,7 +222,21 @@ impl LoadResult {
     }
 }
 
+/// How a query batch (`spec.queries`) was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueryAnswer(pub crate::actors::queries::Source);
+
+impl QueryAnswer {
+    pub fn as_str(self) -> &'static str {
+        match self.0 {
+            crate::actors::queries::Source::Ran => "ran",
+            crate::actors::queries::Source::Shared => "shared",
+        }
+    }
+}
+
 label_value!(
+    QueryAnswer,
     ModeLabel,
     StatusClass,
     StreamEnd,
@@ -264,6 +278,12 @@ pub struct PublishLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ActorLabels {
     pub actor_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ActorQueryLabels {
+    pub actor_type: String,
+    pub answer: QueryAnswer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

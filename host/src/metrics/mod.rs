@@ -26,9 +26,10 @@ use crate::backends::bus::EventBus;
 use crate::negotiate::Mode;
 use crate::runtime::Runtime;
 pub use labels::{
-    ActorLabels, ActorRejection, ActorRejectionLabels, AuthRefusal, AuthRefusalLabels,
-    IngressLabels, LoadLabels, LoadResult, ModeLabel, NO_INGRESS, PublishLabels, PublishResult,
-    RequestLabels, StatusClass, StreamEnd, StreamEndLabels, UNKNOWN_ACTOR_TYPE,
+    ActorLabels, ActorQueryLabels, ActorRejection, ActorRejectionLabels, AuthRefusal,
+    AuthRefusalLabels, IngressLabels, LoadLabels, LoadResult, ModeLabel, NO_INGRESS, PublishLabels,
+    PublishResult, QueryAnswer, RequestLabels, StatusClass, StreamEnd, StreamEndLabels,
+    UNKNOWN_ACTOR_TYPE,
 };
 pub use stream::{CpuCounter, OpenStream, StreamTelemetry};
 
@@ -81,6 +82,7 @@ pub struct Metrics {
     actor_calls: Family<ActorLabels, Counter>,
     actor_call_duration: HistogramFamily<ActorLabels>,
     actor_rejections: Family<ActorRejectionLabels, Counter>,
+    actor_queries: Family<ActorQueryLabels, Counter>,
     deploy_loads: Family<LoadLabels, Counter>,
     /// What is read at scrape time; set once the runtime and bus exist ([`Metrics::watch`]).
     sources: Arc<OnceLock<scrape::Sources>>,
@@ -187,6 +189,13 @@ impl Metrics {
             "Actor calls not carried out, by reason",
             Family::clone(&actor_rejections),
         );
+        let actor_queries = Family::default();
+        registry.register(
+            "actor_query_answers",
+            "Query batches (spec.queries) answered, by actor type and whether the actor ran or \
+             the answer was shared from a run on the same state version",
+            Family::clone(&actor_queries),
+        );
         let deploy_loads = Family::default();
         registry.register(
             "deploy_reloads",
@@ -206,6 +215,7 @@ impl Metrics {
             actor_calls,
             actor_call_duration,
             actor_rejections,
+            actor_queries,
             deploy_loads,
             sources,
         }
@@ -229,6 +239,19 @@ impl Metrics {
             calls: self.actor_calls.clone(),
             duration: self.actor_call_duration.clone(),
             rejections: self.actor_rejections.clone(),
+        })
+    }
+
+    /// Counts query answers for [`crate::actors::WasmActors::count_queries`].
+    pub fn query_counter(&self) -> crate::actors::QueryCounter {
+        let family = self.actor_queries.clone();
+        Arc::new(move |actor_type, source| {
+            family
+                .get_or_create(&ActorQueryLabels {
+                    actor_type: actor_type.to_owned(),
+                    answer: QueryAnswer(source),
+                })
+                .inc();
         })
     }
 
