@@ -160,7 +160,7 @@ impl Metrics {
         let guest_cpu = Family::default();
         registry.register_with_unit(
             "guest_cpu",
-            "CPU time ingress components ran for (thread CPU clock, waits excluded)",
+            "Time ingress components ran for, as the CPU budget charges it (waits excluded)",
             Unit::Seconds,
             Family::clone(&guest_cpu),
         );
