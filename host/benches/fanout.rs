@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use sluice::backends::bus::jetstream::Storage;
 use sluice::backends::bus::{JetStreamBus, JetStreamConfig};
+use support::node::{Node, cpu_time, reqwest_like, stat_fields, wait_until_listening};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -51,7 +52,7 @@ fn main() {
         }
         if runs("embedded") {
             println!("embedded bus (one node):");
-            let node = Node::start("").await;
+            let node = Node::start(SUBSCRIBERS + 100, "").await;
             fan_out(&[&node], &node).await;
             drop(node);
             one_stream("").await;
@@ -80,70 +81,15 @@ fn main() {
         );
         println!("NATS JetStream (subscribers on two nodes, published through a third):");
         let nodes = [
-            Node::start(&bus_yaml).await,
-            Node::start(&bus_yaml).await,
-            Node::start(&bus_yaml).await,
+            Node::start(SUBSCRIBERS + 100, &bus_yaml).await,
+            Node::start(SUBSCRIBERS + 100, &bus_yaml).await,
+            Node::start(SUBSCRIBERS + 100, &bus_yaml).await,
         ];
         fan_out(&[&nodes[0], &nodes[1]], &nodes[2]).await;
         drop(nodes);
         one_stream(&bus_yaml).await;
         bus.delete_stream().await.expect("delete the bench stream");
     });
-}
-
-/// A `sluice serve` process on the demo, killed on drop.
-struct Node {
-    child: std::process::Child,
-    addr: SocketAddr,
-    /// The admin listener: metrics and publish.
-    admin: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    async fn start(extra_config: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
-        std::fs::write(
-            dir.path().join("sluice.yaml"),
-            format!("maxInstances: {}\n{extra_config}", SUBSCRIBERS + 100),
-        )
-        .expect("config");
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .expect("port")
-                .local_addr()
-                .expect("addr")
-        };
-        let (port, admin) = (free_port(), free_port());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "serve",
-                &dir.path().display().to_string(),
-                "--listen",
-                &port.to_string(),
-                "--admin-listen",
-                &admin.to_string(),
-            ])
-            .env("RUST_LOG", "error")
-            .spawn()
-            .expect("sluice serve");
-        let addr = wait_until_listening(port).await;
-        let admin = wait_until_listening(admin).await;
-        Self {
-            child,
-            addr,
-            admin,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `SUBSCRIBERS` SSE clients spread evenly over `nodes`, then `rounds()` events published
@@ -256,32 +202,6 @@ impl Drop for Nchan {
             .status();
         let _ = self.child.wait();
     }
-}
-
-/// The fields of `/proc/<pid>/stat` after the parenthesised name, i.e. from field 3 (the
-/// state) on; empty when the process is gone.
-fn stat_fields(pid: u32) -> Vec<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(") ")
-        .map(|(_, rest)| rest.split(' ').map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// Clock ticks per second in `/proc/<pid>/stat` (fixed at 100 on Linux).
-const USER_HZ: u64 = 100;
-
-/// CPU time (user + system) the processes `pids` have used so far.
-fn cpu_time(pids: &[u32]) -> Duration {
-    let ticks: u64 = pids
-        .iter()
-        .map(|pid| {
-            let fields = stat_fields(*pid);
-            // utime and stime are fields 14 and 15.
-            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-            field(11).unwrap_or(0) + field(12).unwrap_or(0)
-        })
-        .sum();
-    Duration::from_millis(ticks * 1000 / USER_HZ)
 }
 
 /// Raw HTTP/1.1 SSE clients, each reporting when an event with `"round":` reaches it.
@@ -442,57 +362,4 @@ async fn one_stream(bus_yaml: &str) {
         elapsed.as_secs_f64(),
         STREAM_EVENTS as f64 / elapsed.as_secs_f64()
     );
-}
-
-async fn wait_until_listening(addr: SocketAddr) -> SocketAddr {
-    for _ in 0..600 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("sluice never listened on {addr}");
-}
-
-/// Just enough HTTP/1.1 for the admin endpoints, so the bench needs no client crate.
-mod reqwest_like {
-    use std::net::SocketAddr;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-
-    pub struct Client(SocketAddr);
-
-    impl Client {
-        pub fn new(addr: SocketAddr) -> Self {
-            Self(addr)
-        }
-
-        pub async fn call(&self, method: &str, path: &str, body: &str) -> String {
-            let mut stream = TcpStream::connect(self.0).await.expect("connect");
-            let request = format!(
-                "{method} {path} HTTP/1.1\r\nhost: b\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.expect("write");
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.expect("read");
-            response
-        }
-
-        pub async fn subscribers(&self) -> usize {
-            let response = self.call("GET", "/_sluice/metrics", "").await;
-            let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
-            let metrics: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            metrics["busSubscribers"].as_u64().unwrap_or(0) as usize
-        }
-
-        pub async fn publish(&self, round: usize) {
-            let body = serde_json::json!({"topic": "actors/order/ORD-F", "event": "checkpoint", "data": {"round": round}});
-            let response = self
-                .call("POST", "/_sluice/publish", &body.to_string())
-                .await;
-            assert!(response.starts_with("HTTP/1.1 202"), "{response}");
-        }
-    }
 }

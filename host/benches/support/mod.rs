@@ -1,5 +1,7 @@
 //! Shared by the benchmarks.
 
+pub mod node;
+
 use std::time::Duration;
 
 /// Print the median and p99 of `samples`.
