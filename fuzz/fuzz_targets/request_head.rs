@@ -153,7 +153,7 @@ fn check_routing(head: &Head, reply: &Reply) {
             Some("text/html; charset=utf-8")
         );
     } else if let Some(route) = path.strip_prefix("/ingress/") {
-        match host().app.deployment.routes.lookup(&method, route) {
+        match host().app.deployer.current().routes.lookup(&method, route) {
             RouteMatch::NotFound => assert_error(head, reply, 404, "NOT_FOUND"),
             RouteMatch::MethodNotAllowed { allow } => {
                 assert_error(head, reply, 405, "METHOD_NOT_ALLOWED");
