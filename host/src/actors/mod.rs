@@ -32,7 +32,9 @@ use crate::backends::actors::{
 use crate::backends::bus::EventBus;
 use crate::capabilities::IngressContext;
 use crate::runtime::bindings::actor::ActorPre;
-use crate::runtime::bindings::actor::actor_handler::{ActorContext, Message, MessageResult};
+use crate::runtime::bindings::actor::actor_handler::{
+    ActorContext, Message, MessageResult, Outcome,
+};
 use crate::runtime::{InstanceState, Runtime};
 use locks::ActorLocks;
 use queries::{Queries, Snapshot, Source};
@@ -171,19 +173,8 @@ impl WasmActors {
         };
         let state_text = state.as_ref().map(Value::to_string);
         let outcome = self
-            .runtime
-            .run_actor(
-                &kind.pre,
-                kind.context.clone(),
-                &context,
-                state_text.as_ref(),
-                &wit_messages(messages),
-            )
-            .await
-            .map_err(|trap| {
-                tracing::warn!(actor = %name, error = %format!("{trap:#}"), "actor failed");
-                ActorError::Failed(format!("actor {name} failed; nothing was changed"))
-            })?;
+            .run_batch(kind, &name, &context, state_text.as_ref(), messages)
+            .await?;
         let (data, errors) = results(&name, messages, outcome.results)?;
         if errors.is_empty()
             && !preview
@@ -272,19 +263,8 @@ impl WasmActors {
             read_only: true,
         };
         let outcome = self
-            .runtime
-            .run_actor(
-                &kind.pre,
-                kind.context.clone(),
-                &context,
-                snapshot.state.as_ref(),
-                &wit_messages(messages),
-            )
-            .await
-            .map_err(|trap| {
-                tracing::warn!(actor = %name, error = %format!("{trap:#}"), "actor query failed");
-                ActorError::Failed(format!("actor {name} failed; nothing was changed"))
-            })?;
+            .run_batch(kind, &name, &context, snapshot.state.as_ref(), messages)
+            .await?;
         if outcome.state.is_some() {
             let types: Vec<&str> = messages.iter().map(|m| m.message_type.as_str()).collect();
             tracing::warn!(actor = %name, ?types, "a query batch changed the state");
@@ -295,6 +275,32 @@ impl WasmActors {
         }
         let (data, errors) = results(&name, messages, outcome.results)?;
         Ok(response(&name, actor_id, data, errors))
+    }
+
+    /// Run `messages` against `state` in a fresh instance of the actor's component; a trap
+    /// is the caller's `Failed`, its details only in the log.
+    async fn run_batch(
+        &self,
+        kind: &ActorType,
+        name: &str,
+        context: &ActorContext,
+        state: Option<&String>,
+        messages: &[ActorMessage],
+    ) -> Result<Outcome, ActorError> {
+        self.runtime
+            .run_actor(
+                &kind.pre,
+                kind.context.clone(),
+                context,
+                state,
+                &wit_messages(messages),
+            )
+            .await
+            .map_err(|trap| {
+                tracing::warn!(actor = %name, read_only = context.read_only,
+                    error = %format!("{trap:#}"), "actor failed");
+                ActorError::Failed(format!("actor {name} failed; nothing was changed"))
+            })
     }
 
     /// Publish a committed checkpoint and mark it published. Called with the actor's lock
