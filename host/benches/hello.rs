@@ -53,6 +53,7 @@ async fn instantiation() {
             bus,
             store: Arc::new(SqliteStore::open_in_memory().expect("store")),
         },
+        max_memory: None,
     });
     let mut samples = Vec::with_capacity(INSTANTIATIONS);
     for _ in 0..INSTANTIATIONS {

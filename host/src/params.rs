@@ -172,6 +172,7 @@ mod tests {
             body,
             sse_retry: None,
             max_connections: None,
+            memory_per_instance_mib: None,
             cors_origins: None,
         }
     }

@@ -174,3 +174,112 @@ async fn hostile_ingress_and_actor_files_are_reported_by_name() {
     assert_eq!(problems.len(), 4, "{problems:#?}");
     assert_hello_still_serves(addr).await;
 }
+
+/// An ingress YAML serving component `id` at route `id`.
+fn ingress_yaml(id: &str) -> String {
+    format!(
+        "uri: /resources/ingresses/{id}\nspec:\n  type: http\n  componentId: {id}\n  properties:\n    route: {id}\n    httpMethod: get\n"
+    )
+}
+
+/// A default componentize-js build imports `wasi:http`, which the host does not provide:
+/// the problem names the import and says how to build without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_importing_wasi_http_is_refused_with_how_to_build_without_it() {
+    let dir = demo_dir();
+    let wasm = wat::parse_str(
+        r#"(component (import "wasi:http/types@0.2.10" (instance (export "f" (func)))))"#,
+    )
+    .expect("component text");
+    write(dir.path(), "components/fetches.wasm", &wasm);
+    write(
+        dir.path(),
+        "ingresses/fetches.yaml",
+        ingress_yaml("fetches").as_bytes(),
+    );
+    let (addr, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_naming(&problems, "fetches.yaml");
+    for part in [
+        "fetches.wasm",
+        "`wasi:http/types@0.2.10`",
+        "--disable http fetch-event",
+    ] {
+        assert!(problem.contains(part), "{part:?} in {problem}");
+    }
+    assert_hello_still_serves(addr).await;
+}
+
+/// A component on the component-model async ABI (a default QuickJS build of jco) is
+/// refused with a problem that says so and how to build without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_on_the_async_abi_is_refused_with_how_to_build_without_it() {
+    let dir = demo_dir();
+    let wasm = wat::parse_str(r#"(component (core func (canon waitable-set.new)))"#)
+        .expect("component text");
+    write(dir.path(), "components/awaits.wasm", &wasm);
+    write(
+        dir.path(),
+        "ingresses/awaits.yaml",
+        ingress_yaml("awaits").as_bytes(),
+    );
+    let (addr, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_naming(&problems, "awaits.yaml");
+    for part in [
+        "awaits.wasm",
+        "component-model async",
+        "--backend-qjs-disable-async",
+    ] {
+        assert!(problem.contains(part), "{part:?} in {problem}");
+    }
+    assert_hello_still_serves(addr).await;
+}
+
+/// An ingress may give its instances less linear memory than the host's
+/// `memoryPerInstanceMiB`, never more: that is refused at deploy, naming the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingress_may_give_its_instances_less_memory_than_the_host_never_more() {
+    let dir = demo_dir();
+    sluice_e2e::fixtures::LIMITS_HOSTILE
+        .write_to(dir.path())
+        .expect("fixture written");
+    let hostile = |id: &str, memory: &str| {
+        format!(
+            "uri: /resources/ingresses/{id}\nspec:\n  type: http\n  componentId: limits-hostile\n  properties:\n    route: api/{id}/{{attack}}\n    httpMethod: get\n    isPublic: true\n{memory}"
+        )
+    };
+    write(
+        dir.path(),
+        "ingresses/roomy.yaml",
+        hostile("roomy", "").as_bytes(),
+    );
+    let small = hostile("small", "    memoryPerInstanceMiB: 4\n");
+    write(dir.path(), "ingresses/small.yaml", small.as_bytes());
+    let greedy = hostile("greedy", "    memoryPerInstanceMiB: 65\n");
+    write(dir.path(), "ingresses/greedy.yaml", greedy.as_bytes());
+    let (addr, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_naming(&problems, "greedy.yaml");
+    assert!(
+        problem
+            .contains("memoryPerInstanceMiB: 65 is more than the host's memoryPerInstanceMiB (64)"),
+        "{problem}"
+    );
+    let take = |id: &str| {
+        let url = format!("http://{addr}/ingress/api/{id}/take-8-mib");
+        async move {
+            let response = reqwest::get(url).await.expect("request");
+            let status = response.status();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    let (status, body) = take("roomy").await;
+    assert_eq!(status, 200, "8 MiB fit in the host's 64: {body}");
+    let (status, body) = take("small").await;
+    assert_eq!(status, 500, "8 MiB do not fit in 4: {body}");
+    assert!(body.contains("COMPONENT_FAILED"), "{body}");
+    let (status, _) = take("greedy").await;
+    assert_eq!(status, 404, "the refused ingress is not served");
+    assert_hello_still_serves(addr).await;
+}

@@ -34,6 +34,9 @@ pub struct IngressContext {
     pub ingress_id: String,
     pub acl: Acl,
     pub backends: Backends,
+    /// Linear memory an instance may use, in bytes, when the ingress sets less than the
+    /// host's `memoryPerInstanceMiB`.
+    pub max_memory: Option<usize>,
 }
 
 impl IngressContext {

@@ -57,6 +57,7 @@ fn instance(acl: &[&str]) -> (InstanceState, Arc<InMemoryBus>) {
             bus: bus.clone(),
             store: Arc::new(store),
         },
+        max_memory: None,
     };
     (
         InstanceState::new(Arc::new(context), 1 << 20, Duration::from_millis(100)),
@@ -404,6 +405,7 @@ async fn an_unreachable_store_is_the_typed_unavailable_error_not_a_trap() {
             bus: Arc::new(InMemoryBus::new(InMemoryBusConfig::default())),
             store: Arc::new(Down),
         },
+        max_memory: None,
     };
     let mut state = InstanceState::new(Arc::new(context), 1 << 20, Duration::from_millis(100));
     let outcome = state

@@ -162,6 +162,7 @@ pub async fn load(
             ingress_id: format!("actors/{}", spec.actor_type),
             acl: spec.acl.clone(),
             backends: backends.clone(),
+            max_memory: None,
         });
         seed(dir, &spec.actor_type, state.as_ref(), &mut problems).await;
         let queries = spec.queries;

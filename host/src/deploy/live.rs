@@ -177,6 +177,9 @@ impl Deployer {
         for (file, spec) in read {
             let old = loaded.served.get(&file).cloned();
             let fresh = spec.and_then(|(spec, file_sha)| {
+                self.runtime
+                    .memory_limit(spec.memory_per_instance_mib)
+                    .map_err(|reason| Problem::new(&file, reason))?;
                 // `components_for` looked up every component named by a file that parsed.
                 let (component, pre) = match components.get(&spec.component_id) {
                     Some(Ok(component)) => component.clone(),
@@ -321,6 +324,7 @@ impl Deployer {
             ingress_id: spec.id.clone(),
             acl: spec.acl.clone(),
             backends: self.backends.clone(),
+            max_memory: spec.memory_per_instance_mib.map(|mib| (mib as usize) << 20),
         });
         Served {
             fingerprint,

@@ -15,6 +15,7 @@
 //!     body: { mode: structured }          # or { mode: raw, parameter: body }
 //!     sse: { retry: 3000 }                # optional: `retry:` sent first on every stream
 //!     maxConnections: 100                 # optional: concurrent requests; over it: 503
+//!     memoryPerInstanceMiB: 16            # optional: less linear memory than the host's
 //!     cors: { allowedOrigins: [https://shop.example] }  # optional: replaces sluice.yaml's list
 //! ```
 //! Unknown keys are errors, so a typo never silently changes what an ingress does.
@@ -62,6 +63,8 @@ struct PropertiesFile {
     body: Option<BodyFile>,
     sse: Option<SseFile>,
     max_connections: Option<u32>,
+    #[serde(rename = "memoryPerInstanceMiB")]
+    memory_per_instance_mib: Option<u32>,
     cors: Option<CorsFile>,
 }
 
@@ -118,6 +121,9 @@ pub struct IngressSpec {
     /// Concurrent requests (open streams included) this ingress serves; `None` for no cap
     /// of its own (the host's `maxInstances` still applies).
     pub max_connections: Option<u32>,
+    /// Linear memory per instance, in MiB, when the ingress sets it; at most the host's
+    /// `memoryPerInstanceMiB`, the size of every slot in the pool (checked at deploy).
+    pub memory_per_instance_mib: Option<u32>,
     /// Web origins that may call this ingress, replacing the host's list.
     pub cors_origins: Option<Origins>,
 }
@@ -187,6 +193,13 @@ impl IngressSpec {
                     .into(),
             );
         }
+        if properties.memory_per_instance_mib == Some(0) {
+            return invalid(
+                "spec.properties.memoryPerInstanceMiB must be at least 1 (leave it out for the \
+                 host's)"
+                    .into(),
+            );
+        }
         let cors_origins = match properties.cors {
             Some(cors) => Some(
                 Origins::parse(&cors.allowed_origins)
@@ -215,6 +228,7 @@ impl IngressSpec {
             body,
             sse_retry: properties.sse.and_then(|sse| sse.retry),
             max_connections: properties.max_connections,
+            memory_per_instance_mib: properties.memory_per_instance_mib,
             cors_origins,
         })
     }
@@ -248,6 +262,7 @@ spec:
     body: { mode: raw, parameter: payload }
     sse: { retry: 2500 }
     maxConnections: 7
+    memoryPerInstanceMiB: 16
 ";
 
     #[test]
@@ -274,6 +289,7 @@ spec:
             }
         );
         assert_eq!(spec.sse_retry, Some(2500));
+        assert_eq!(spec.memory_per_instance_mib, Some(16));
         assert_eq!(spec.max_connections, Some(7));
     }
 
@@ -343,6 +359,16 @@ spec:
                 "maxConnections: 7",
                 "maxConnections: 0",
                 "spec.properties.maxConnections must be at least 1",
+            ),
+            (
+                "memoryPerInstanceMiB: 16",
+                "memoryPerInstanceMiB: 0",
+                "spec.properties.memoryPerInstanceMiB must be at least 1",
+            ),
+            (
+                "memoryPerInstanceMiB: 16",
+                "memoryPerInstanceMiB: 16 MiB",
+                "spec.properties.memoryPerInstanceMiB: invalid type",
             ),
             (
                 "maxConnections: 7",

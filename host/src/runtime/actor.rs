@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::actor::actor_handler::{ActorContext, Message, Outcome};
 use super::bindings::actor::{Actor, ActorPre};
@@ -24,13 +24,14 @@ pub(super) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, RuntimeEr
 impl Runtime {
     /// Compile and link an actor component once, at deploy time.
     pub fn prepare_actor(&self, wasm: &[u8]) -> Result<ActorPre<InstanceState>, RuntimeError> {
-        let component =
-            Component::new(&self.engine, wasm).map_err(RuntimeError::InvalidComponent)?;
+        let component = self.compile(wasm)?;
+        let wrong_world =
+            |err| self.link_error(wasm, &component, err, RuntimeError::WrongActorWorld);
         let pre = self
             .actor_linker
             .instantiate_pre(&component)
-            .map_err(RuntimeError::WrongActorWorld)?;
-        ActorPre::new(pre).map_err(RuntimeError::WrongActorWorld)
+            .map_err(wrong_world)?;
+        ActorPre::new(pre).map_err(wrong_world)
     }
 
     /// Run one batch of messages in a fresh instance. Waits for a free actor slot.

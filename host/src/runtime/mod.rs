@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod capacity;
 mod output;
 mod state;
+mod unsupported;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -66,6 +67,9 @@ pub enum RuntimeError {
     WrongWorld(#[source] wasmtime::Error),
     #[error("not a component of the `sluice:ingress/actor` world: {0:#}")]
     WrongActorWorld(#[source] wasmtime::Error),
+    /// A component this host will never run, with what to change in its build.
+    #[error("this component {0}")]
+    Unsupported(String),
 }
 
 /// The engine, the linker with every host capability, and the instance cap.
@@ -160,13 +164,34 @@ impl Runtime {
 
     /// Compile and link a component once, at deploy time.
     pub fn prepare(&self, wasm: &[u8]) -> Result<IngressPre<InstanceState>, RuntimeError> {
-        let component =
-            Component::new(&self.engine, wasm).map_err(RuntimeError::InvalidComponent)?;
+        let component = self.compile(wasm)?;
+        let wrong_world = |err| self.link_error(wasm, &component, err, RuntimeError::WrongWorld);
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(RuntimeError::WrongWorld)?;
-        IngressPre::new(pre).map_err(RuntimeError::WrongWorld)
+            .map_err(wrong_world)?;
+        IngressPre::new(pre).map_err(wrong_world)
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<Component, RuntimeError> {
+        Component::new(&self.engine, wasm).map_err(|err| match unsupported::async_abi(wasm) {
+            Some(reason) => RuntimeError::Unsupported(reason),
+            None => RuntimeError::InvalidComponent(err),
+        })
+    }
+
+    /// Why `component` did not link: what its build must change, when that is known, else
+    /// `wrong_world(err)`.
+    fn link_error(
+        &self,
+        wasm: &[u8],
+        component: &Component,
+        err: wasmtime::Error,
+        wrong_world: fn(wasmtime::Error) -> RuntimeError,
+    ) -> RuntimeError {
+        unsupported::wasi_http_import(component, &self.engine)
+            .or_else(|| unsupported::async_abi(wasm))
+            .map_or_else(|| wrong_world(err), RuntimeError::Unsupported)
     }
 
     /// Reserve an instance slot, or `None` when the cap is reached.
@@ -200,9 +225,32 @@ impl Runtime {
         self.live.load(Ordering::Relaxed)
     }
 
+    /// Linear memory per instance for an ingress that asks for `mib` (`None`: the host's):
+    /// no more than the host's, which is the size of every slot in the pool.
+    pub fn memory_limit(&self, mib: Option<u32>) -> Result<usize, String> {
+        let Some(mib) = mib else {
+            return Ok(self.config.max_memory);
+        };
+        let bytes = (mib as usize) << 20;
+        if bytes > self.config.max_memory {
+            return Err(format!(
+                "spec.properties.memoryPerInstanceMiB: {mib} is more than the host's \
+                 memoryPerInstanceMiB ({}), the size of every instance's slot in the pool; \
+                 raise the host's in sluice.yaml",
+                self.config.max_memory >> 20
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// A fresh store with the instance limits, for one connection or actor call.
     fn new_store(&self, context: Arc<IngressContext>) -> Store<InstanceState> {
-        let state = InstanceState::new(context, self.config.max_memory, self.config.cpu_per_call);
+        let max_memory = context
+            .max_memory
+            .map_or(self.config.max_memory, |ingress| {
+                ingress.min(self.config.max_memory)
+            });
+        let state = InstanceState::new(context, max_memory, self.config.cpu_per_call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(1);

@@ -8,6 +8,7 @@
 //! | `spin-after-first` | yields `{"event":"first"}`, then loops forever in the next pull |
 //! | `hoard` | allocates 1 MiB chunks in `handle`, keeping them all, until memory runs out |
 //! | `hoard-after-first` | yields `{"event":"first"}`, then hoards in the next pull |
+//! | `take-8-mib` | allocates 8 MiB in 1 MiB chunks, then yields `{"event":"took"}` |
 //! | `chatter` | prints 1,000 numbered lines to stdout, then yields `{"event":"said"}` |
 //! | `panic` | prints `about to give up` to stdout, then panics with `the component gave up` |
 //!
@@ -26,6 +27,11 @@ fn handle(req: Request) -> Result<Stream, Error> {
         "hoard" => hoard(),
         "spin-after-first" => Ok(first_then(spin)),
         "hoard-after-first" => Ok(first_then(hoard)),
+        "take-8-mib" => {
+            let taken: Vec<Vec<u8>> = (0..8).map(|_| vec![1u8; 1 << 20]).collect();
+            std::hint::black_box(&taken);
+            Ok(Stream::once(Record::event("took")))
+        }
         "chatter" => {
             for n in 1..=1_000 {
                 println!("line {n}");
