@@ -3,6 +3,8 @@
 //! 1. Builds every member of the components workspace (`components/`) for wasm32-wasip2: see
 //!    `build/components.rs`, which `tests/build.rs` shares for the test fixtures
 //!    (`tests/components/`). Only the demo's components live in `components/`.
+//!    The Python examples (`components/python/<componentId>/app.py`) are built with
+//!    componentize-py: see `build/python_components.rs`.
 //! 2. Writes `$OUT_DIR/components.rs`:
 //!    - `COMPONENTS`: `(componentId, wasm bytes)` for every member, sorted by id;
 //!    - `DEMO_FILES`: `(path relative to components/demo, bytes)` for every demo file,
@@ -10,6 +12,10 @@
 
 #[path = "build/components.rs"]
 mod components;
+#[path = "src/author/python.rs"]
+mod python;
+#[path = "build/python_components.rs"]
+mod python_components;
 
 use std::env;
 use std::fmt::Write as _;
@@ -35,12 +41,17 @@ fn main() {
         "cargo:rerun-if-changed={}",
         manifest_dir.join("build").display()
     );
-    let embedded = components::build_workspace(
+    let mut embedded = components::build_workspace(
         &root,
         &components_dir,
         "and give it an ingress in components/demo/ingresses/; a component only tests use \
          belongs in tests/components/",
     );
+    embedded.extend(python_components::build_python_components(
+        &root,
+        &components_dir.join("python"),
+    ));
+    embedded.sort();
     let demo_files = demo_files(&demo_dir);
     let generated = generate(&embedded, &demo_files);
     let path = out_dir.join("components.rs");
