@@ -101,7 +101,7 @@ pub fn host() -> &'static Host {
 }
 
 fn write_deployment(dir: &Path) {
-    sluice::deploy::demo::write_to(dir).expect("the demo is written");
+    sluice::deploy::demo::write_languages(dir, &[sluice::deploy::demo::Language::Rust]).expect("the demo is written");
     for id in LEFT_OUT {
         std::fs::remove_file(dir.join("ingresses").join(format!("{id}.yaml")))
             .expect("the demo has this ingress");

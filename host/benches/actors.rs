@@ -57,7 +57,8 @@ fn main() {
         .expect("tokio");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("boot");

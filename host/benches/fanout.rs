@@ -292,7 +292,8 @@ impl Subscribers {
 /// one when empty), with the host booted in this process so publishes skip HTTP.
 async fn one_stream(bus_yaml: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     std::fs::write(dir.path().join("sluice.yaml"), bus_yaml).expect("config");
     let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await

@@ -30,7 +30,8 @@ fn main() {
     runtime.block_on(async {
         instantiation().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         time_to_first_byte(dir.path()).await;
         idle_connection_memory(dir.path()).await;
     });

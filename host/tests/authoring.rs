@@ -333,7 +333,8 @@ async fn a_running_server_picks_up_what_sluice_build_deploys() {
 #[test]
 fn check_passes_on_the_bundled_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     let checked = run(sluice().arg("check").arg(dir.path()));
     assert_success(&checked);
     let summary = text(&checked.stdout);

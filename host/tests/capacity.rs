@@ -49,7 +49,8 @@ fn tail(log: &str) -> String {
 /// The server, its public address and its admin address.
 fn serve(config: &str) -> (Server, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
     let free_port = || {
         TcpListener::bind("127.0.0.1:0")

@@ -45,7 +45,8 @@ fn serve_demo() -> (Server, SocketAddr, SocketAddr) {
 /// Like [`serve_demo`], with `extra` files (path relative to the deploy directory) added.
 fn serve_demo_with(extra: &[(&str, &str)]) -> (Server, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     for (relative, contents) in extra {
         std::fs::write(dir.path().join(relative), contents).expect("extra file");
     }
@@ -263,7 +264,8 @@ fn the_cli_presents_the_admin_token_from_a_file_or_the_environment() {
 #[test]
 fn serve_refuses_an_empty_admin_token_file_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     std::fs::write(
         dir.path().join("sluice.yaml"),
         "adminTokenFile: admin.token\n",
@@ -287,7 +289,8 @@ fn serve_refuses_an_empty_admin_token_file_naming_it() {
 #[test]
 fn an_admin_listener_on_port_0_reports_its_address_in_the_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     let mut child = sluice()
         .args(["serve", &dir.path().display().to_string()])
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])

@@ -23,7 +23,8 @@ fn sluice() -> Command {
 /// `sluice serve DIR` (the demo, file watch off) on free ports, once it listens: the server
 /// and its admin URL, which `sluice deploy --server` takes.
 fn serve(dir: &Path) -> (Server, String) {
-    sluice::deploy::demo::write_to(dir).expect("demo");
+    sluice::deploy::demo::write_languages(dir, &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     std::fs::write(dir.join("sluice.yaml"), "store: sluice.db\nwatch: false\n").expect("config");
     let free_port = || {
         TcpListener::bind("127.0.0.1:0")

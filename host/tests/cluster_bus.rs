@@ -42,7 +42,8 @@ fn free_port() -> SocketAddr {
 /// The demo served with `bus` as its `bus:` section.
 async fn start_node(bus: &JetStreamConfig) -> Node {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     let yaml = format!(
         "store: sluice.db\nbus: {{ url: {:?}, stream: {}, subjectPrefix: {}, storage: {}, maxBytes: {}, connectTimeoutSeconds: 5 }}\n",
         bus.url,
@@ -283,7 +284,8 @@ async fn a_client_of_a_killed_node_resumes_on_another_with_every_missed_event_on
 #[tokio::test]
 async fn a_node_that_cannot_reach_nats_at_start_says_so_and_exits_non_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     let closed = free_port();
     std::fs::write(
         dir.path().join("sluice.yaml"),

@@ -52,7 +52,8 @@ fn free_port() -> SocketAddr {
 impl Server {
     fn start() -> (Self, Addrs) {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         // A generous CPU budget: a loaded machine must not turn slowness into failures.
         std::fs::write(dir.path().join("sluice.yaml"), "cpuPerCallMs: 10000\n").expect("config");
         let addrs = Addrs {

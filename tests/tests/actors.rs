@@ -137,7 +137,8 @@ async fn a_rejected_command_is_a_clear_error_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn actor_state_survives_a_host_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo");
     let boot = || async {
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await

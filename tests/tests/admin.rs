@@ -454,7 +454,8 @@ async fn a_missing_or_empty_admin_token_file_stops_the_host_naming_the_file() {
         ),
     ] {
         let dir = tempfile::tempdir().expect("dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         std::fs::write(
             dir.path().join("sluice.yaml"),
             "adminTokenFile: admin.token\n",

@@ -19,7 +19,8 @@ async fn boot(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
 
 fn demo_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo written");
     dir
 }
 

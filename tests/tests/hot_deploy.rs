@@ -27,7 +27,8 @@ impl Live {
     /// so a test's writes cannot start reloads of their own).
     async fn start(watch: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo written");
         let config = format!("store: sluice.db\nwatch: {watch}\n");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())

@@ -18,7 +18,8 @@ async fn boot_with(config: &str) -> Serving {
 /// The demo with `config` as its sluice.yaml and `extra` files added.
 async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> Serving {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo written");
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
     for (relative, contents) in extra {
         std::fs::write(dir.path().join(relative), contents).expect("extra file");

@@ -40,7 +40,8 @@ impl Drop for Server {
 impl Server {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         std::fs::write(
             dir.path().join("ingresses/fails-after.yaml"),
             sluice_e2e::SSE_FAILS_AFTER_INGRESS,

@@ -524,7 +524,8 @@ async fn streams_ended_by_the_component_a_failure_or_their_lifetime_are_told_apa
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_open_when_the_host_drains_ends_as_drain() {
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo written");
     let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("host boots");

@@ -195,7 +195,8 @@ async fn a_silent_tls_client_is_cut_by_the_header_read_timeout() {
 async fn a_key_that_does_not_match_its_certificate_stops_the_host_naming_the_file() {
     let (one, other) = (TestCert::generate(), TestCert::generate());
     let dir = tempfile::tempdir().expect("temp dir");
-    sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+    sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+        .expect("demo written");
     std::fs::write(
         dir.path().join("sluice.yaml"),
         "tls: { certFile: cert.pem, keyFile: key.pem }\n",

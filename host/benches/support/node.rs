@@ -30,7 +30,8 @@ impl Node {
         edit: impl FnOnce(&std::path::Path),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         std::fs::write(
             dir.path().join("sluice.yaml"),
             format!("maxInstances: {max_instances}\n{extra_config}"),

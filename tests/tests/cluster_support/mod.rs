@@ -254,7 +254,8 @@ impl Node {
     /// Start a node serving the demo with `config` as its `sluice.yaml`; does not wait.
     pub fn spawn(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
         let (addr, admin) = (free_port(), free_port());
         let log = dir.path().join("node.log");

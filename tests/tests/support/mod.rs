@@ -50,7 +50,8 @@ impl Host {
 
     async fn start(fixtures: &[sluice_e2e::Fixture], extra: &[(&str, &str)]) -> (Self, Shutdown) {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_to(dir.path()).expect("demo written");
+        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
+            .expect("demo written");
         for fixture in fixtures {
             fixture.write_to(dir.path()).expect("fixture written");
         }
