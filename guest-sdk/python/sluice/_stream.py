@@ -26,6 +26,16 @@ class Stream:
     >>> Stream.iter([1, 2]).merge(Stream.once(Record.event("init"))).take(5)
     ['1', '2', '{"event":"init"}']
 
+    An exception other than `Error` fails the stream, after the values before it:
+
+    >>> failing = Stream.iter(n // (2 - n) for n in range(3))
+    >>> failing.take(5)
+    ['0', '1']
+    >>> failing.take(5)
+    Traceback (most recent call last):
+    ...
+    ZeroDivisionError: integer division or modulo by zero
+
     The document's "Multiple Streams"::
 
         Stream.once(Record.event("init").data({"orderId": order_id})).merge(
@@ -38,6 +48,9 @@ class Stream:
     def __init__(self) -> None:
         self._ready: List[Iterator[Any]] = []
         self._sources: List[Events] = []
+        # An exception raised while a batch already held values: raised in the next pull,
+        # so the values computed before it still reach the client.
+        self._failure: Optional[BaseException] = None
 
     @classmethod
     def once(cls, value: Any) -> "Stream":
@@ -77,6 +90,9 @@ class Stream:
     def take(self, max: int) -> List[str]:
         """The next batch as the JSON texts the host receives: between 1 and `max`,
         waiting only for the first; empty when the stream has ended."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         values: List[str] = []
         while self._ready and len(values) < max:
             try:
@@ -86,6 +102,11 @@ class Stream:
                 continue
             except Error as err:
                 value = err
+            except Exception as failure:
+                if not values:
+                    raise
+                self._failure = failure
+                return values
             values.append(encode(value))
         while not values and self._sources:
             try:
@@ -94,7 +115,13 @@ class Stream:
                 self._sources = []
                 return [encode(err)]
             for index, event in arrived:
-                value = _selected(self._sources[index], event)
+                try:
+                    value = _selected(self._sources[index], event)
+                except Exception as failure:
+                    if not values:
+                        raise
+                    self._failure = failure
+                    return values
                 if value is not None:
                     values.append(encode(value))
         return values

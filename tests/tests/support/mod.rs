@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+pub use sluice::deploy::demo::Language;
 
 pub struct Host {
     pub addr: SocketAddr,
@@ -43,15 +44,34 @@ impl Host {
         host
     }
 
+    /// Serve the bundled demo's examples in `languages` (the others serve only Rust's),
+    /// plus test fixture components and `extra` files.
+    pub async fn demo_in(
+        languages: &[Language],
+        fixtures: &[sluice_e2e::Fixture],
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let (mut host, shutdown) = Self::start_in(languages, fixtures, extra).await;
+        host._serving = Some(shutdown.trigger);
+        host
+    }
+
     /// Like [`Host::demo_with`], with a handle that starts the host's drain.
     pub async fn demo_with_shutdown(extra: &[(&str, &str)]) -> (Self, Shutdown) {
         Self::start(&[], extra).await
     }
 
     async fn start(fixtures: &[sluice_e2e::Fixture], extra: &[(&str, &str)]) -> (Self, Shutdown) {
+        Self::start_in(&[Language::Rust], fixtures, extra).await
+    }
+
+    async fn start_in(
+        languages: &[Language],
+        fixtures: &[sluice_e2e::Fixture],
+        extra: &[(&str, &str)],
+    ) -> (Self, Shutdown) {
         let dir = tempfile::tempdir().expect("temp dir");
-        sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
-            .expect("demo written");
+        sluice::deploy::demo::write_languages(dir.path(), languages).expect("demo written");
         for fixture in fixtures {
             fixture.write_to(dir.path()).expect("fixture written");
         }
