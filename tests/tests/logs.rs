@@ -39,6 +39,12 @@ impl Drop for Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With `extra` fixtures besides `sse-fails-after` and `limits-hostile`, each with its
+    /// ingress file `(name, yaml)`.
+    async fn start_with(extra: &[(sluice_e2e::Fixture, &str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
             .expect("demo");
@@ -53,6 +59,10 @@ impl Server {
             sluice_e2e::fixtures::LIMITS_HOSTILE,
         ] {
             fixture.write_to(dir.path()).expect("fixture");
+        }
+        for (fixture, name, ingress) in extra {
+            fixture.write_to(dir.path()).expect("fixture");
+            std::fs::write(dir.path().join("ingresses").join(name), ingress).expect("ingress");
         }
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -260,4 +270,64 @@ async fn a_components_output_and_its_panic_reach_the_log_within_its_budget() {
         .filter(|line| is_budget_warning(line))
         .count();
     assert_eq!(warnings, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_traceback_reaches_the_log_line_by_line_with_the_request_id() {
+    let ingress = "uri: /resources/ingresses/py-fails
+spec:
+  type: http
+  componentId: py-fails
+  properties:
+    route: api/py-fails/{when}
+    httpMethod: get
+    isPublic: true
+";
+    let server =
+        Server::start_with(&[(sluice_e2e::fixtures::PY_FAILS, "py-fails.yaml", ingress)]).await;
+    for (when, raised) in [
+        (
+            "before",
+            "RuntimeError: py-fails: failing before the stream as asked",
+        ),
+        ("after", "ZeroDivisionError: division by zero"),
+    ] {
+        let id = format!("py-{when}");
+        let response = server
+            .get(
+                &format!("/ingress/api/py-fails/{when}"),
+                &format!("x-request-id: {id}\r\n"),
+            )
+            .await;
+        assert!(response.contains("COMPONENT_FAILED"), "{response}");
+        wait_for_log(&server, raised, |_| {
+            guest_lines(&server, &id)
+                .iter()
+                .any(|(_, line)| line == raised)
+        })
+        .await;
+        let stderr: Vec<String> = guest_lines(&server, &id)
+            .into_iter()
+            .filter(|(stream, _)| stream == "stderr")
+            .map(|(_, line)| line)
+            .collect();
+        let start = stderr
+            .iter()
+            .position(|line| line == "Traceback (most recent call last):")
+            .unwrap_or_else(|| panic!("no traceback for {when}: {stderr:#?}"));
+        assert!(
+            stderr[start..]
+                .iter()
+                .any(|line| line.contains("app.py") && line.contains("line ")),
+            "the traceback names the component's own line: {stderr:#?}"
+        );
+    }
+    let before = guest_lines(&server, "py-before");
+    assert!(
+        before.contains(&(
+            "stdout".to_owned(),
+            "about to fail before the stream".to_owned()
+        )),
+        "{before:#?}"
+    );
 }
