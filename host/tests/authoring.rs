@@ -570,3 +570,62 @@ fn check_of_a_postgresql_deploy_connects_to_nothing_and_says_so() {
         "{out}"
     );
 }
+
+/// A Python component directory (`app.py`) goes through the same `sluice build --deploy`
+/// as a crate: componentize-py from the build cache (the workspace build installed it in
+/// `target/guest-toolchains`), the SDK and WIT the binary carries, the ingress file copied.
+#[tokio::test(flavor = "multi_thread")]
+async fn sluice_build_makes_a_python_directory_into_a_served_component() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let source = work.path().join("py-greeter");
+    write(
+        &source,
+        "app.py",
+        b"from sluice import Request, Stream, ingress\n\n\
+          @ingress\n\
+          def handle(request: Request) -> Stream:\n    \
+              return Stream.once(f\"Hello, {request.param('who')}!\")\n",
+    );
+    write(
+        &source,
+        "deploy/ingresses/py-greeter.yaml",
+        ingress("api/py-greeter", "py-greeter", "api/greet/{who}", "[]").as_bytes(),
+    );
+    let deploy = work.path().join("deploy");
+    write(&deploy, "sluice.yaml", b"store: sluice.db\n");
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-toolchains");
+    let built = run(sluice()
+        .args(["build", "py-greeter", "--deploy"])
+        .arg(&deploy)
+        .env("SLUICE_CACHE_DIR", &cache)
+        .current_dir(work.path()));
+    assert_success(&built);
+    assert!(
+        text(&built.stdout).contains("components/py-greeter.wasm"),
+        "{}",
+        text(&built.stdout)
+    );
+    assert!(deploy.join("ingresses/py-greeter.yaml").is_file());
+
+    let served = serve(&deploy);
+    let client = reqwest::Client::new();
+    wait_for_answer(
+        &client,
+        &served.url("/ingress/api/greet/Ada"),
+        "\"Hello, Ada!\"",
+    )
+    .await;
+
+    // A Python syntax error is componentize-py's message, naming the file and line.
+    write(&source, "app.py", b"def broken(:\n");
+    let failed = run(sluice()
+        .args(["build", "py-greeter"])
+        .env("SLUICE_CACHE_DIR", &cache)
+        .current_dir(work.path()));
+    assert!(!failed.status.success());
+    let said = text(&failed.stderr);
+    assert!(
+        said.contains("componentize-py could not build") && said.contains("app.py"),
+        "{said}"
+    );
+}

@@ -328,3 +328,30 @@ async fn a_python_actor_keeps_its_state_and_applies_a_batch_all_or_nothing() {
         "{body}"
     );
 }
+
+/// The examples in the Python SDK's docstrings run (doctest, on the machine's CPython: the
+/// parts that need no host), so the documentation cannot drift from the code.
+#[test]
+fn the_python_sdks_doc_examples_run() {
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/python");
+    let script = "import doctest, importlib, pkgutil, sys, sluice\n\
+        failed = 0\n\
+        for module in pkgutil.iter_modules(sluice.__path__):\n    \
+            m = importlib.import_module('sluice.' + module.name)\n    \
+            result = doctest.testmod(m, extraglobs=vars(sluice))\n    \
+            print(module.name, result)\n    \
+            failed += result.failed + (result.attempted == 0)\n\
+        sys.exit(1 if failed else 0)\n";
+    let output = std::process::Command::new("python3")
+        .args(["-B", "-c", script])
+        .current_dir(&sdk)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains("_stream TestResults(failed=0"), "{said}");
+}

@@ -1,15 +1,18 @@
-//! `sluice build`: compile a component crate for `wasm32-wasip2` with cargo and install it
-//! into a deploy directory.
+//! `sluice build`: compile a component — a Rust crate, or a Python directory (`app.py`) —
+//! and install it into a deploy directory.
 //!
 //! cargo runs in release mode with its own choices of toolchain (the crate's
 //! `rust-toolchain.toml`, rustup's default) and target directory (the crate's `target/`, or
-//! `CARGO_TARGET_DIR` when set); its output goes straight to the terminal.
+//! `CARGO_TARGET_DIR` when set); its output goes straight to the terminal. A Python
+//! directory is built by componentize-py (see [`python`]), installed from PyPI into the
+//! build cache ([`guest_files::cache_dir`]) the first time, into `<dir>/target/<id>.wasm`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use super::{guest_files, python};
 use crate::deploy::manifest::is_component_id;
 
 /// The target every component is built for.
@@ -41,20 +44,41 @@ pub enum BuildError {
         to: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Python(String),
+    #[error("no cache directory for the Python toolchain: set SLUICE_CACHE_DIR or HOME")]
+    NoCacheDir,
+    #[error("cannot write the SDK into the cache {dir}: {source}")]
+    Cache {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
-/// A crate as cargo describes it.
+/// What a component is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Rust,
+    Python,
+}
+
+/// A component's source directory, as its build describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrateInfo {
     pub dir: PathBuf,
-    /// The package name: the componentId.
+    pub language: Language,
+    /// The componentId: a crate's package name, a Python directory's name.
     pub component_id: String,
-    /// Where cargo writes the `.wasm`.
+    /// Where the build writes the `.wasm`.
     pub wasm: PathBuf,
 }
 
-/// Read `dir/Cargo.toml` through `cargo metadata` (no dependency resolution, no network).
+/// Read `dir/Cargo.toml` through `cargo metadata` (no dependency resolution, no network),
+/// or take a directory with `app.py` as a Python component named after the directory.
 pub fn inspect(dir: &Path) -> Result<CrateInfo, BuildError> {
+    if python::is_python_component(dir) {
+        return python_component(dir);
+    }
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(BuildError::NotACrate(dir.to_owned()));
@@ -126,6 +150,7 @@ fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo
         .ok_or("cargo metadata names no target directory")?;
     Ok(CrateInfo {
         dir: dir.to_owned(),
+        language: Language::Rust,
         component_id: component_id.to_owned(),
         wasm: Path::new(target_dir)
             .join(TARGET)
@@ -134,8 +159,33 @@ fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo
     })
 }
 
-/// Build `krate` in release mode for [`TARGET`], installing the target first when missing.
+fn python_component(dir: &Path) -> Result<CrateInfo, BuildError> {
+    let absolute = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let name = absolute
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    if !is_component_id(name) {
+        return Err(BuildError::Python(format!(
+            "{}: a Python component is named after its directory, and '{name}' is not a valid \
+             componentId (letters, digits, '-', '_', '.')",
+            dir.display()
+        )));
+    }
+    Ok(CrateInfo {
+        dir: dir.to_owned(),
+        language: Language::Python,
+        component_id: name.to_owned(),
+        wasm: dir.join("target").join(format!("{name}.wasm")),
+    })
+}
+
+/// Build `krate`: a crate in release mode for [`TARGET`], installing the target first
+/// when missing; a Python directory with componentize-py.
 pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
+    if krate.language == Language::Python {
+        return build_python(krate);
+    }
     ensure_target(&krate.dir)?;
     let mut cargo = Command::new("cargo");
     cargo
@@ -159,6 +209,26 @@ pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
         });
     }
     Ok(())
+}
+
+fn build_python(source: &CrateInfo) -> Result<(), BuildError> {
+    let cache = guest_files::cache_dir().ok_or(BuildError::NoCacheDir)?;
+    let in_cache = |name, files| {
+        guest_files::materialize(&cache, name, files).map_err(|source| BuildError::Cache {
+            dir: cache.clone(),
+            source,
+        })
+    };
+    let wit = in_cache("wit", guest_files::WIT)?;
+    let sdk = in_cache("python-sdk", guest_files::PYTHON_SDK)?;
+    let toolchain = python::install_componentize_py(&cache).map_err(BuildError::Python)?;
+    if let Some(parent) = source.wasm.parent() {
+        std::fs::create_dir_all(parent).map_err(|err| {
+            BuildError::Python(format!("cannot create {}: {err}", parent.display()))
+        })?;
+    }
+    python::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
+        .map_err(BuildError::Python)
 }
 
 /// Is the target's standard library in the toolchain that builds in `dir`? If not, add it
@@ -329,6 +399,7 @@ mod tests {
         std::fs::write(deploy.path().join("ingresses/b.yaml"), "operator's").expect("b");
         let info = CrateInfo {
             dir: krate.path().to_owned(),
+            language: Language::Rust,
             component_id: "a".into(),
             wasm,
         };
