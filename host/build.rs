@@ -12,10 +12,14 @@
 
 #[path = "build/components.rs"]
 mod components;
+#[path = "build/guest_components.rs"]
+mod guest_components;
+#[path = "src/author/javascript.rs"]
+mod javascript;
 #[path = "src/author/python.rs"]
 mod python;
-#[path = "build/python_components.rs"]
-mod python_components;
+#[path = "src/author/toolchain.rs"]
+mod toolchain;
 
 use std::env;
 use std::fmt::Write as _;
@@ -47,10 +51,16 @@ fn main() {
         "and give it an ingress in components/demo/ingresses/; a component only tests use \
          belongs in tests/components/",
     );
-    embedded.extend(python_components::build_python_components(
-        &root,
-        &components_dir.join("python"),
-    ));
+    for (folder, language) in [
+        ("python", guest_components::Language::Python),
+        ("js", guest_components::Language::JavaScript),
+    ] {
+        embedded.extend(guest_components::build_guest_components(
+            &root,
+            &components_dir.join(folder),
+            language,
+        ));
+    }
     embedded.sort();
     let demo_files = demo_files(&demo_dir);
     let generated = generate(&embedded, &demo_files);

@@ -102,10 +102,11 @@ enum Command {
         sdk_path: Option<PathBuf>,
     },
     /// Build component crates for wasm32-wasip2 (release, cargo's own target directory), or
-    /// Python component directories (`app.py`, with componentize-py), and copy each .wasm
-    /// into DIR/components/ and its new ingress or actor files into DIR.
+    /// Python (`app.py`, with componentize-py) and JavaScript (`app.js`, with
+    /// componentize-js) component directories, and copy each .wasm into DIR/components/
+    /// and its new ingress or actor files into DIR.
     Build {
-        /// Component crates or Python directories (default: the current directory).
+        /// Component crates, Python or JavaScript directories (default: the current directory).
         crates: Vec<PathBuf>,
         /// The deploy directory to copy into.
         #[arg(long)]

@@ -625,7 +625,7 @@ async fn sluice_build_makes_a_python_directory_into_a_served_component() {
     assert!(!failed.status.success());
     let said = text(&failed.stderr);
     assert!(
-        said.contains("componentize-py could not build") && said.contains("app.py"),
+        said.contains("componentize-py on") && said.contains("app.py"),
         "{said}"
     );
 }

@@ -1,7 +1,8 @@
 //! The source document's examples in every guest language, from one table of cases: the
-//! same requests against `/ingress/api/…` (Rust) and `/ingress/api/py/…` (Python) must
-//! give the same statuses, bodies and events, and streams must carry the same bytes.
-//! Plus what only another language can get wrong: an uncaught exception, and an actor.
+//! same requests against `/ingress/api/…` (Rust), `/ingress/api/py/…` (Python) and
+//! `/ingress/api/js/…` (JavaScript) must give the same statuses, bodies and events, and
+//! streams must carry the same bytes. Plus what only another language can get wrong: an
+//! uncaught exception, and an actor.
 
 mod support;
 
@@ -12,16 +13,21 @@ use serde_json::{Value, json};
 use support::{Host, Language};
 
 /// Each language's examples, by the prefix of their routes.
-const LANGUAGES: [(&str, &str); 2] = [("Rust", "/ingress/api"), ("Python", "/ingress/api/py")];
+const LANGUAGES: [(&str, &str); 3] = [
+    ("Rust", "/ingress/api"),
+    ("Python", "/ingress/api/py"),
+    ("JavaScript", "/ingress/api/js"),
+];
 
 const ORDER: &str = "6f1c8f2e-3b7a-4d2c-9a51-0c7e5b8d1a11";
 const PAYMENT: &str = "9b2d4e6f-8a1c-4e3b-b5d7-1f2a3c4e5d6f";
 
-/// One host serves every language's examples: each Python component takes seconds to
-/// compile, so they are compiled once for the whole table.
+/// One host serves every language's examples: each Python or JavaScript component takes
+/// seconds to compile, so they are compiled once for the whole table.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_language_passes_the_same_cases() {
-    let host = Host::demo_in(&[Language::Rust, Language::Python], &[], &[]).await;
+    let languages = [Language::Rust, Language::Python, Language::JavaScript];
+    let host = Host::demo_in(&languages, &[], &[]).await;
     for (language, base) in LANGUAGES {
         hello_is_one_data_line_or_one_json_value(&host, language, base).await;
         a_checkpoint_arrives_as_an_updated_event(&host, language, base).await;
@@ -230,103 +236,132 @@ async fn streams_carry_the_same_bytes_in_every_language(host: &Host) {
     }
 }
 
+/// `py-fails` and `js-fails` (see their sources), on `api/<id>/{when}`: an uncaught
+/// exception is `COMPONENT_FAILED`, after the values before it; an SDK error is an answer.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_python_exception_is_component_failed_with_its_traceback_in_the_log() {
-    // The traceback reaches the log through the guest's stderr; `logs.rs` checks that
-    // capture on a real process. Here: the responses.
-    let ingress = "uri: /resources/ingresses/py-fails
-spec:
-  type: http
-  componentId: py-fails
-  properties:
-    route: api/py-fails/{when}
-    httpMethod: get
-    isPublic: true
-";
-    let host = Host::demo_in(
-        &[Language::Rust],
-        &[sluice_e2e::fixtures::PY_FAILS],
-        &[("ingresses/py-fails.yaml", ingress)],
-    )
-    .await;
+async fn an_uncaught_exception_is_component_failed_after_the_values_before_it() {
+    let fixtures = [
+        sluice_e2e::fixtures::PY_FAILS,
+        sluice_e2e::fixtures::JS_FAILS,
+    ];
+    let ingresses: Vec<(String, String)> = fixtures
+        .iter()
+        .map(|fixture| {
+            (
+                format!("ingresses/{}.yaml", fixture.id),
+                failing_ingress(fixture.id),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &str)> = ingresses
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let host = Host::demo_in(&[Language::Rust], &fixtures, &extra).await;
+    for fixture in fixtures {
+        let id = fixture.id;
+        let response = host
+            .sse(&format!("/ingress/api/{id}/before"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 500, "{id}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "COMPONENT_FAILED", "{id}: {body}");
 
-    let response = host
-        .sse("/ingress/api/py-fails/before")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["error"]["code"], "COMPONENT_FAILED", "{body}");
+        let mut events = host.stream(&format!("/ingress/api/{id}/after")).await;
+        let tick = events.next().await;
+        assert_eq!(
+            (tick.event.as_str(), tick.data.as_str()),
+            ("tick", r#"{"i":1}"#),
+            "{id}"
+        );
+        let failed = events.next().await;
+        assert_eq!(failed.event, "error", "{id}");
+        let error: Value = serde_json::from_str(&failed.data).expect("json");
+        assert_eq!(error["code"], "COMPONENT_FAILED", "{id}: {error}");
 
-    let mut events = host.stream("/ingress/api/py-fails/after").await;
-    let tick = events.next().await;
-    assert_eq!(
-        (tick.event.as_str(), tick.data.as_str()),
-        ("tick", r#"{"i":1}"#)
-    );
-    let failed = events.next().await;
-    assert_eq!(failed.event, "error");
-    let error: Value = serde_json::from_str(&failed.data).expect("json");
-    assert_eq!(error["code"], "COMPONENT_FAILED", "{error}");
-
-    let response = host
-        .sse("/ingress/api/py-fails/error")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 409);
-    assert_eq!(
-        response.text().await.expect("body"),
-        r#"{"error":{"code":"CONFLICT","message":"py-fails: a conflict, as asked"}}"#
-    );
+        let response = host
+            .sse(&format!("/ingress/api/{id}/error"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 409, "{id}");
+        assert_eq!(
+            response.text().await.expect("body"),
+            format!(r#"{{"error":{{"code":"CONFLICT","message":"{id}: a conflict, as asked"}}}}"#)
+        );
+    }
     host.assert_instances_released().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_python_actor_keeps_its_state_and_applies_a_batch_all_or_nothing() {
-    let host = Host::demo_in(
-        &[Language::Rust],
-        &[sluice_e2e::fixtures::PY_COUNTER],
-        &[(
-            "actors/counter.yaml",
-            "uri: /resources/actors/counter\nspec:\n  componentId: py-counter\n",
-        )],
+/// The ingress of a `*-fails` fixture: `api/<id>/{when}`.
+pub fn failing_ingress(id: &str) -> String {
+    format!(
+        "uri: /resources/ingresses/{id}\nspec:\n  type: http\n  componentId: {id}\n  \
+         properties:\n    route: api/{id}/{{when}}\n    httpMethod: get\n    isPublic: true\n"
     )
-    .await;
-    let send = |messages: Value| {
-        host.client
-            .post(host.admin_url("/_sluice/actors/counter/c1"))
-            .json(&messages)
-            .send()
-    };
-    let response =
-        send(json!([{"type": "add", "body": 2}, {"type": "add", "body": 3, "alias": "total"}]))
+}
+
+/// `py-counter` and `js-counter` as actor types `py-counter` and `js-counter`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_actor_in_any_language_keeps_its_state_and_applies_a_batch_all_or_nothing() {
+    let fixtures = [
+        sluice_e2e::fixtures::PY_COUNTER,
+        sluice_e2e::fixtures::JS_COUNTER,
+    ];
+    let actors: Vec<(String, String)> = fixtures
+        .iter()
+        .map(|fixture| {
+            let id = fixture.id;
+            (
+                format!("actors/{id}.yaml"),
+                format!("uri: /resources/actors/{id}\nspec:\n  componentId: {id}\n"),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &str)> = actors
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let host = Host::demo_in(&[Language::Rust], &fixtures, &extra).await;
+    for fixture in fixtures {
+        let id = fixture.id;
+        let send = |messages: Value| {
+            host.client
+                .post(host.admin_url(&format!("/_sluice/actors/{id}/c1")))
+                .json(&messages)
+                .send()
+        };
+        let response =
+            send(json!([{"type": "add", "body": 2}, {"type": "add", "body": 3, "alias": "total"}]))
+                .await
+                .expect("request");
+        assert_eq!(response.status(), 200, "{id}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["data"], json!({"add": 2, "total": 5}), "{id}: {body}");
+
+        // The second message is rejected, so the first is not applied either.
+        let response = send(json!([{"type": "add", "body": 1}, {"type": "add", "body": -100}]))
             .await
             .expect("request");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["data"], json!({"add": 2, "total": 5}), "{body}");
+        let body: Value = response.json().await.expect("json");
+        assert!(
+            body.to_string()
+                .contains(&format!("{id}/c1 cannot go below zero")),
+            "{id}: {body}"
+        );
+        let response = send(json!([{"type": "get"}])).await.expect("request");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["data"]["get"], 5, "{id}: {body}");
 
-    // The second message is rejected, so the first is not applied either.
-    let response = send(json!([{"type": "add", "body": 1}, {"type": "add", "body": -100}]))
-        .await
-        .expect("request");
-    let body: Value = response.json().await.expect("json");
-    assert!(
-        body.to_string().contains("counter/c1 cannot go below zero"),
-        "{body}"
-    );
-    let response = send(json!([{"type": "get"}])).await.expect("request");
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["data"]["get"], 5, "{body}");
-
-    let response = send(json!([{"type": "explode"}])).await.expect("request");
-    let body: Value = response.json().await.expect("json");
-    assert!(
-        body.to_string().contains("unknown message type 'explode'"),
-        "{body}"
-    );
+        let response = send(json!([{"type": "explode"}])).await.expect("request");
+        let body: Value = response.json().await.expect("json");
+        assert!(
+            body.to_string().contains("unknown message type 'explode'"),
+            "{id}: {body}"
+        );
+    }
 }
 
 /// The examples in the Python SDK's docstrings run (doctest, on the machine's CPython: the

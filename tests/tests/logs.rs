@@ -272,30 +272,55 @@ async fn a_components_output_and_its_panic_reach_the_log_within_its_budget() {
     assert_eq!(warnings, 1);
 }
 
+/// A Python traceback and a JavaScript stack reach the log line by line, with the request
+/// id, and name the component's own source.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_python_traceback_reaches_the_log_line_by_line_with_the_request_id() {
-    let ingress = "uri: /resources/ingresses/py-fails
-spec:
-  type: http
-  componentId: py-fails
-  properties:
-    route: api/py-fails/{when}
-    httpMethod: get
-    isPublic: true
-";
-    let server =
-        Server::start_with(&[(sluice_e2e::fixtures::PY_FAILS, "py-fails.yaml", ingress)]).await;
-    for (when, raised) in [
+async fn an_uncaught_exceptions_trace_reaches_the_log_line_by_line_with_the_request_id() {
+    let ingress = |id: &str| {
+        format!(
+            "uri: /resources/ingresses/{id}\nspec:\n  type: http\n  componentId: {id}\n  \
+             properties:\n    route: api/{id}/{{when}}\n    httpMethod: get\n    isPublic: true\n"
+        )
+    };
+    let (python, javascript) = (ingress("py-fails"), ingress("js-fails"));
+    let server = Server::start_with(&[
+        (sluice_e2e::fixtures::PY_FAILS, "py-fails.yaml", &python),
+        (sluice_e2e::fixtures::JS_FAILS, "js-fails.yaml", &javascript),
+    ])
+    .await;
+    // What each says last for each failure, and the line that names the source.
+    let cases = [
         (
+            "py-fails",
             "before",
             "RuntimeError: py-fails: failing before the stream as asked",
+            "app.py",
         ),
-        ("after", "ZeroDivisionError: division by zero"),
-    ] {
-        let id = format!("py-{when}");
+        (
+            "py-fails",
+            "after",
+            "ZeroDivisionError: division by zero",
+            "app.py",
+        ),
+        // A JavaScript stack names the bundle `sluice build` made of the component.
+        (
+            "js-fails",
+            "before",
+            "TypeError: can't access property \"property\" of null",
+            "js-fails.bundle.js",
+        ),
+        (
+            "js-fails",
+            "after",
+            "RangeError: invalid array length",
+            "js-fails.bundle.js",
+        ),
+    ];
+    for (component, when, raised, source) in cases {
+        let id = format!("{component}-{when}");
         let response = server
             .get(
-                &format!("/ingress/api/py-fails/{when}"),
+                &format!("/ingress/api/{component}/{when}"),
                 &format!("x-request-id: {id}\r\n"),
             )
             .await;
@@ -303,7 +328,7 @@ spec:
         wait_for_log(&server, raised, |_| {
             guest_lines(&server, &id)
                 .iter()
-                .any(|(_, line)| line == raised)
+                .any(|(_, line)| line.contains(raised))
         })
         .await;
         let stderr: Vec<String> = guest_lines(&server, &id)
@@ -311,23 +336,27 @@ spec:
             .filter(|(stream, _)| stream == "stderr")
             .map(|(_, line)| line)
             .collect();
-        let start = stderr
-            .iter()
-            .position(|line| line == "Traceback (most recent call last):")
-            .unwrap_or_else(|| panic!("no traceback for {when}: {stderr:#?}"));
         assert!(
-            stderr[start..]
-                .iter()
-                .any(|line| line.contains("app.py") && line.contains("line ")),
-            "the traceback names the component's own line: {stderr:#?}"
+            stderr.iter().any(|line| line.contains(source)),
+            "the trace names {source}: {stderr:#?}"
+        );
+        if component == "py-fails" {
+            assert!(
+                stderr
+                    .iter()
+                    .any(|line| line == "Traceback (most recent call last):"),
+                "{stderr:#?}"
+            );
+        }
+    }
+    for component in ["py-fails", "js-fails"] {
+        let before = guest_lines(&server, &format!("{component}-before"));
+        assert!(
+            before.contains(&(
+                "stdout".to_owned(),
+                "about to fail before the stream".to_owned()
+            )),
+            "{before:#?}"
         );
     }
-    let before = guest_lines(&server, "py-before");
-    assert!(
-        before.contains(&(
-            "stdout".to_owned(),
-            "about to fail before the stream".to_owned()
-        )),
-        "{before:#?}"
-    );
 }

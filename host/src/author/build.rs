@@ -1,18 +1,19 @@
-//! `sluice build`: compile a component — a Rust crate, or a Python directory (`app.py`) —
-//! and install it into a deploy directory.
+//! `sluice build`: compile a component — a Rust crate, a Python directory (`app.py`) or a
+//! JavaScript one (`app.js`) — and install it into a deploy directory.
 //!
 //! cargo runs in release mode with its own choices of toolchain (the crate's
 //! `rust-toolchain.toml`, rustup's default) and target directory (the crate's `target/`, or
 //! `CARGO_TARGET_DIR` when set); its output goes straight to the terminal. A Python
-//! directory is built by componentize-py (see [`python`]), installed from PyPI into the
-//! build cache ([`guest_files::cache_dir`]) the first time, into `<dir>/target/<id>.wasm`.
+//! directory is built by componentize-py (see [`python`]), a JavaScript one by rolldown and
+//! componentize-js (see [`javascript`]), their toolchains installed from PyPI or npm into
+//! the build cache ([`guest_files::cache_dir`]) the first time, into `<dir>/target/<id>.wasm`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{guest_files, python};
+use super::{guest_files, javascript, python};
 use crate::deploy::manifest::is_component_id;
 
 /// The target every component is built for.
@@ -45,8 +46,8 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Python(String),
-    #[error("no cache directory for the Python toolchain: set SLUICE_CACHE_DIR or HOME")]
+    Guest(String),
+    #[error("no cache directory for the guest toolchains: set SLUICE_CACHE_DIR or HOME")]
     NoCacheDir,
     #[error("cannot write the SDK into the cache {dir}: {source}")]
     Cache {
@@ -60,6 +61,7 @@ pub enum BuildError {
 pub enum Language {
     Rust,
     Python,
+    JavaScript,
 }
 
 /// A component's source directory, as its build describes it.
@@ -74,10 +76,14 @@ pub struct CrateInfo {
 }
 
 /// Read `dir/Cargo.toml` through `cargo metadata` (no dependency resolution, no network),
-/// or take a directory with `app.py` as a Python component named after the directory.
+/// or take a directory with `app.py` (`app.js`) as a Python (JavaScript) component named
+/// after the directory.
 pub fn inspect(dir: &Path) -> Result<CrateInfo, BuildError> {
     if python::is_python_component(dir) {
-        return python_component(dir);
+        return guest_component(dir, Language::Python);
+    }
+    if javascript::is_javascript_component(dir) {
+        return guest_component(dir, Language::JavaScript);
     }
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
@@ -159,32 +165,32 @@ fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo
     })
 }
 
-fn python_component(dir: &Path) -> Result<CrateInfo, BuildError> {
+fn guest_component(dir: &Path, language: Language) -> Result<CrateInfo, BuildError> {
     let absolute = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     let name = absolute
         .file_name()
         .and_then(|name| name.to_str())
         .unwrap_or_default();
     if !is_component_id(name) {
-        return Err(BuildError::Python(format!(
-            "{}: a Python component is named after its directory, and '{name}' is not a valid \
-             componentId (letters, digits, '-', '_', '.')",
+        return Err(BuildError::Guest(format!(
+            "{}: a {language:?} component is named after its directory, and '{name}' is not a \
+             valid componentId (letters, digits, '-', '_', '.')",
             dir.display()
         )));
     }
     Ok(CrateInfo {
         dir: dir.to_owned(),
-        language: Language::Python,
+        language,
         component_id: name.to_owned(),
         wasm: dir.join("target").join(format!("{name}.wasm")),
     })
 }
 
 /// Build `krate`: a crate in release mode for [`TARGET`], installing the target first
-/// when missing; a Python directory with componentize-py.
+/// when missing; a Python or JavaScript directory with its language's toolchain.
 pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
-    if krate.language == Language::Python {
-        return build_python(krate);
+    if krate.language != Language::Rust {
+        return build_guest(krate);
     }
     ensure_target(&krate.dir)?;
     let mut cargo = Command::new("cargo");
@@ -211,7 +217,7 @@ pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn build_python(source: &CrateInfo) -> Result<(), BuildError> {
+fn build_guest(source: &CrateInfo) -> Result<(), BuildError> {
     let cache = guest_files::cache_dir().ok_or(BuildError::NoCacheDir)?;
     let in_cache = |name, files| {
         guest_files::materialize(&cache, name, files).map_err(|source| BuildError::Cache {
@@ -220,15 +226,23 @@ fn build_python(source: &CrateInfo) -> Result<(), BuildError> {
         })
     };
     let wit = in_cache("wit", guest_files::WIT)?;
-    let sdk = in_cache("python-sdk", guest_files::PYTHON_SDK)?;
-    let toolchain = python::install_componentize_py(&cache).map_err(BuildError::Python)?;
     if let Some(parent) = source.wasm.parent() {
         std::fs::create_dir_all(parent).map_err(|err| {
-            BuildError::Python(format!("cannot create {}: {err}", parent.display()))
+            BuildError::Guest(format!("cannot create {}: {err}", parent.display()))
         })?;
     }
-    python::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
-        .map_err(BuildError::Python)
+    let built = if source.language == Language::Python {
+        let sdk = in_cache("python-sdk", guest_files::PYTHON_SDK)?;
+        python::install_componentize_py(&cache).and_then(|toolchain| {
+            python::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
+        })
+    } else {
+        let sdk = in_cache("js-sdk", guest_files::JS_SDK)?;
+        javascript::install_componentize_js(&cache).and_then(|toolchain| {
+            javascript::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
+        })
+    };
+    built.map_err(BuildError::Guest)
 }
 
 /// Is the target's standard library in the toolchain that builds in `dir`? If not, add it

@@ -1,5 +1,5 @@
-//! The files a Python build needs besides the component's own: the WIT contract and the
-//! Python SDK, embedded in the `sluice` binary so `sluice build` works anywhere, written
+//! The files a Python or JavaScript build needs besides the component's own: the WIT
+//! contract and the language's SDK, embedded in the `sluice` binary so `sluice build` works anywhere, written
 //! once per content into the build cache.
 
 use std::collections::hash_map::DefaultHasher;
@@ -45,6 +45,18 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "sluice/py.typed",
         include_str!("../../../guest-sdk/python/sluice/py.typed"),
+    ),
+];
+
+/// `guest-sdk/js/`: the module `sluice` (`sluice/index.js`) and its TypeScript types.
+pub const JS_SDK: &[(&str, &str)] = &[
+    (
+        "sluice/index.js",
+        include_str!("../../../guest-sdk/js/sluice/index.js"),
+    ),
+    (
+        "sluice/index.d.ts",
+        include_str!("../../../guest-sdk/js/sluice/index.d.ts"),
     ),
 ];
 

@@ -12,7 +12,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use super::toolchain;
 
 /// The componentize-py release every Python component is built with.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -41,56 +43,26 @@ pub fn world(dir: &Path) -> Result<&'static str, String> {
 }
 
 /// Install componentize-py into `toolchains/componentize-py-<version>` unless it is there,
-/// and return that directory. Installs into a temporary directory first and renames it,
-/// so an interrupted or concurrent install never leaves a half-filled toolchain.
+/// and return that directory.
 pub fn install_componentize_py(toolchains: &Path) -> Result<PathBuf, String> {
-    let dir = toolchains.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
-    if dir.join("componentize_py").is_dir() {
-        return Ok(dir);
-    }
-    fs::create_dir_all(toolchains)
-        .map_err(|err| format!("cannot create {}: {err}", toolchains.display()))?;
-    let staging = toolchains.join(format!(
-        ".componentize-py-{COMPONENTIZE_PY_VERSION}-{}",
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&staging);
-    let output = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-warn-script-location",
-            "--target",
-        ])
-        .arg(&staging)
-        .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| {
-            format!("cannot run python3 (it installs componentize-py with pip): {err}")
-        })?;
-    if !output.status.success() {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(format!(
-            "`python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    // Another build may have finished first; its copy is as good as this one.
-    if fs::rename(&staging, &dir).is_err() {
-        let _ = fs::remove_dir_all(&staging);
-        if !dir.join("componentize_py").is_dir() {
-            return Err(format!(
-                "cannot move componentize-py into {}",
-                dir.display()
-            ));
-        }
-    }
-    Ok(dir)
+    let name = format!("componentize-py-{COMPONENTIZE_PY_VERSION}");
+    toolchain::install(toolchains, &name, "componentize_py", |staging| {
+        toolchain::run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-warn-script-location",
+                    "--target",
+                ])
+                .arg(staging)
+                .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
+            &format!("`python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}`"),
+        )
+    })
 }
 
 /// Build the Python component in `dir` into `out` with the componentize-py in `toolchain`,
@@ -104,36 +76,26 @@ pub fn componentize(
     out: &Path,
 ) -> Result<(), String> {
     let world = world(dir)?;
-    let output = Command::new("python3")
-        // The wheel has no `__main__`; this is what its `componentize-py` script runs.
-        .args(["-c", RUN_COMPONENTIZE_PY, "--wit-path"])
-        .arg(wit)
-        .args([
-            "--world",
-            world,
-            "componentize",
-            APP_MODULE,
-            "--python-path",
-        ])
-        .arg(dir)
-        .arg("--python-path")
-        .arg(sdk)
-        .arg("--output")
-        .arg(out)
-        .env("PYTHONPATH", toolchain)
-        // Keep the component's sources free of `__pycache__` written by the build.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| format!("cannot run componentize-py: {err}"))?;
-    if !output.status.success() || !out.is_file() {
-        return Err(format!(
-            "componentize-py could not build {} ({}):\n{}{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        ));
-    }
-    Ok(())
+    toolchain::run(
+        Command::new("python3")
+            // The wheel has no `__main__`; this is what its `componentize-py` script runs.
+            .args(["-c", RUN_COMPONENTIZE_PY, "--wit-path"])
+            .arg(wit)
+            .args([
+                "--world",
+                world,
+                "componentize",
+                APP_MODULE,
+                "--python-path",
+            ])
+            .arg(dir)
+            .arg("--python-path")
+            .arg(sdk)
+            .arg("--output")
+            .arg(out)
+            .env("PYTHONPATH", toolchain)
+            // Keep the component's sources free of `__pycache__` written by the build.
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        &format!("componentize-py on {}", dir.display()),
+    )
 }

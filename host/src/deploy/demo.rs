@@ -9,21 +9,27 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 /// Write the demo deploy directory into `dir` (overwriting its demo files; other files,
 /// such as the SQLite store, are kept).
 pub fn write_to(dir: &Path) -> std::io::Result<()> {
-    write_languages(dir, &[Language::Rust, Language::Python])
+    write_languages(
+        dir,
+        &[Language::Rust, Language::Python, Language::JavaScript],
+    )
 }
 
 /// The language a demo example is written in, told by its componentId and its ingress
-/// file's name: `py-…` is Python, anything else Rust.
+/// file's name: `py-…` is Python, `js-…` JavaScript, anything else Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Rust,
     Python,
+    JavaScript,
 }
 
 impl Language {
     pub fn of(name: &str) -> Self {
         if name.starts_with("py-") {
             Self::Python
+        } else if name.starts_with("js-") {
+            Self::JavaScript
         } else {
             Self::Rust
         }
@@ -31,8 +37,8 @@ impl Language {
 }
 
 /// Write the demo with only the examples (ingresses) in `languages`, and the components
-/// they and the actor types use. Most tests want Rust alone: a Python component is ~18 MB
-/// of wasm and takes seconds to compile.
+/// they and the actor types use. Most tests want Rust alone: a Python or JavaScript
+/// component is 12–19 MB of wasm and takes seconds to compile.
 pub fn write_languages(dir: &Path, languages: &[Language]) -> std::io::Result<()> {
     let mut used = BTreeSet::new();
     for (relative, bytes) in DEMO_FILES {
@@ -121,6 +127,7 @@ mod tests {
         for (languages, has, lacks) in [
             (&[Language::Rust][..], "hello", "py-hello"),
             (&[Language::Python][..], "py-hello", "hello"),
+            (&[Language::JavaScript][..], "js-hello", "py-hello"),
         ] {
             let dir = tempfile::tempdir().expect("dir");
             write_languages(dir.path(), languages).expect("demo written");

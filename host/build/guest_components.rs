@@ -1,11 +1,12 @@
-//! Builds the Python components in one folder (`components/python/`, `tests/components/python/`)
-//! with the commands `sluice build` runs (`src/author/python.rs`): componentize-py at its
-//! pinned version, installed from PyPI into `target/guest-toolchains` the first time.
+//! Builds the Python and JavaScript components in one folder (`components/python/`,
+//! `components/js/`, and the same under `tests/components/`) with the commands
+//! `sluice build` runs (`src/author/python.rs`, `src/author/javascript.rs`): each language's
+//! toolchain at its pinned version, installed from PyPI or npm into
+//! `target/guest-toolchains` the first time.
 //!
-//! componentize-py takes seconds per component, so a component is built again only when
-//! its sources, the SDK, the WIT or the componentize-py version changed (a stamp beside
-//! each `.wasm` in `target/python-components` records them), and components build in
-//! parallel.
+//! A build takes seconds per component, so a component is built again only when its
+//! sources, the SDK, the WIT or the toolchain version changed (a stamp beside each `.wasm`
+//! in `target/guest-components` records them), and components build in parallel.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -13,17 +14,84 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::components::fail;
-use crate::python;
+use crate::{javascript, python};
 
-/// Build every directory of `dir` (each must hold `app.py`; its name is the componentId)
-/// and return `(componentId, .wasm)` sorted by id.
-pub fn build_python_components(root: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+/// A guest language other than Rust.
+#[derive(Clone, Copy)]
+pub enum Language {
+    Python,
+    JavaScript,
+}
+
+impl Language {
+    /// The file that makes a directory a component of this language.
+    fn app_file(self) -> &'static str {
+        match self {
+            Self::Python => "app.py",
+            Self::JavaScript => javascript::APP_FILE,
+        }
+    }
+
+    fn is_component(self, dir: &Path) -> bool {
+        match self {
+            Self::Python => python::is_python_component(dir),
+            Self::JavaScript => javascript::is_javascript_component(dir),
+        }
+    }
+
+    /// The SDK's folder under `guest-sdk/`.
+    fn sdk_folder(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::JavaScript => "js",
+        }
+    }
+
+    fn toolchain_version(self) -> &'static str {
+        match self {
+            Self::Python => python::COMPONENTIZE_PY_VERSION,
+            Self::JavaScript => javascript::PACKAGE_LOCK,
+        }
+    }
+
+    fn install(self, toolchains: &Path) -> Result<PathBuf, String> {
+        match self {
+            Self::Python => python::install_componentize_py(toolchains),
+            Self::JavaScript => javascript::install_componentize_js(toolchains),
+        }
+    }
+
+    fn componentize(
+        self,
+        toolchain: &Path,
+        wit: &Path,
+        sdk: &Path,
+        dir: &Path,
+        out: &Path,
+    ) -> Result<(), String> {
+        match self {
+            Self::Python => python::componentize(toolchain, wit, sdk, dir, out),
+            Self::JavaScript => javascript::componentize(toolchain, wit, sdk, dir, out),
+        }
+    }
+}
+
+/// Build every directory of `dir` (each must hold the language's `app` file; its name is
+/// the componentId) and return `(componentId, .wasm)` sorted by id. A missing `dir` has none.
+pub fn build_guest_components(
+    root: &Path,
+    dir: &Path,
+    language: Language,
+) -> Vec<(String, PathBuf)> {
     let wit = root.join("wit");
-    let sdk = root.join("guest-sdk").join("python");
+    let sdk = root.join("guest-sdk").join(language.sdk_folder());
     for watched in [dir, &wit, &sdk.join("sluice")] {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     let mut components = Vec::new();
+    if !dir.is_dir() {
+        return components;
+    }
     let entries = fs::read_dir(dir)
         .unwrap_or_else(|err| fail(format!("cannot read {}: {err}", dir.display())));
     for entry in entries {
@@ -33,11 +101,11 @@ pub fn build_python_components(root: &Path, dir: &Path) -> Vec<(String, PathBuf)
         if !path.is_dir() {
             continue;
         }
-        if !python::is_python_component(&path) {
+        if !language.is_component(&path) {
             fail(format!(
-                "{} is not a Python component: it has no {}.py",
+                "{} is not a component: it has no {}",
                 path.display(),
-                python::APP_MODULE
+                language.app_file()
             ));
         }
         let id = path
@@ -52,12 +120,13 @@ pub fn build_python_components(root: &Path, dir: &Path) -> Vec<(String, PathBuf)
         return Vec::new();
     }
 
-    let toolchain = python::install_componentize_py(&root.join("target").join("guest-toolchains"))
+    let toolchain = language
+        .install(&root.join("target").join("guest-toolchains"))
         .unwrap_or_else(|err| fail(err));
-    let out_dir = root.join("target").join("python-components");
+    let out_dir = root.join("target").join("guest-components");
     fs::create_dir_all(&out_dir)
         .unwrap_or_else(|err| fail(format!("cannot create {}: {err}", out_dir.display())));
-    let shared = stamp_of(&[&wit, &sdk.join("sluice")]);
+    let shared = stamp_of(language, &[&wit, &sdk.join("sluice")]);
     std::thread::scope(|scope| {
         let builds: Vec<_> = components
             .iter()
@@ -66,12 +135,12 @@ pub fn build_python_components(root: &Path, dir: &Path) -> Vec<(String, PathBuf)
                 scope.spawn(move || {
                     let wasm = out_dir.join(format!("{id}.wasm"));
                     let stamp_file = out_dir.join(format!("{id}.stamp"));
-                    let stamp = format!("{shared:x}-{:x}", stamp_of(&[source]));
+                    let stamp = format!("{shared:x}-{:x}", stamp_of(language, &[source]));
                     if wasm.is_file() && fs::read_to_string(&stamp_file).ok() == Some(stamp.clone())
                     {
                         return Ok(());
                     }
-                    python::componentize(toolchain, wit, sdk, source, &wasm)?;
+                    language.componentize(toolchain, wit, sdk, source, &wasm)?;
                     fs::write(&stamp_file, stamp)
                         .map_err(|err| format!("cannot write {}: {err}", stamp_file.display()))
                 })
@@ -96,10 +165,10 @@ pub fn build_python_components(root: &Path, dir: &Path) -> Vec<(String, PathBuf)
 }
 
 /// A hash of every file under `paths` (relative names and contents, `__pycache__` left
-/// out) and of the componentize-py version.
-fn stamp_of(paths: &[&Path]) -> u64 {
+/// out) and of the toolchain's version.
+fn stamp_of(language: Language, paths: &[&Path]) -> u64 {
     let mut hasher = DefaultHasher::new();
-    python::COMPONENTIZE_PY_VERSION.hash(&mut hasher);
+    language.toolchain_version().hash(&mut hasher);
     for path in paths {
         hash_tree(path, path, &mut hasher);
     }
