@@ -44,7 +44,7 @@ async fn instantiation() {
         .map(|(_, wasm)| *wasm)
         .expect("hello component");
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let pre = runtime.prepare(wasm).expect("hello prepares");
+    let prepared = runtime.prepare(wasm).expect("hello prepares");
     let bus = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
     let context = Arc::new(IngressContext {
         ingress_id: "bench".into(),
@@ -58,10 +58,10 @@ async fn instantiation() {
     });
     let mut samples = Vec::with_capacity(INSTANTIATIONS);
     for _ in 0..INSTANTIATIONS {
-        let slot = runtime.reserve().expect("slot");
+        let slot = runtime.reserve(prepared.needs).expect("slot");
         let started = Instant::now();
         let instance = runtime
-            .instantiate(&pre, context.clone(), slot)
+            .instantiate(&prepared.pre, context.clone(), slot)
             .await
             .expect("instance");
         samples.push(started.elapsed());

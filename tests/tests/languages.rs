@@ -364,6 +364,78 @@ async fn an_actor_in_any_language_keeps_its_state_and_applies_a_batch_all_or_not
     }
 }
 
+/// A Python instance takes 14 core instances from the pool (Rust: 3), so counting
+/// connections alone once let the pool run out at 93 of 100: those got a 500. Now every
+/// connection reserves its component's needs, all 100 are served, and the 101st is the
+/// ordinary 503 of a full host.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_host_of_python_connections_is_served_and_the_next_is_a_503() {
+    let config = "store: sluice.db\nmaxInstances: 100\n";
+    let host = Host::demo_in(&[Language::Python], &[], &[("sluice.yaml", config)]).await;
+    let mut open = Vec::new();
+    for n in 0..100 {
+        let response = host
+            .sse(&format!("/ingress/api/py/orders/ORD-{n}/events"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "connection {n}");
+        open.push(response);
+    }
+    let refused = host
+        .sse("/ingress/api/py/hello")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
+    drop(open);
+    host.assert_instances_released().await;
+    let served = host
+        .sse("/ingress/api/py/hello")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        served.text().await.expect("body"),
+        "data: \"Hello world\"\n\n"
+    );
+}
+
+/// What each language's hello takes from the pool, as counted at deploy.
+#[test]
+fn each_languages_component_is_counted_at_deploy() {
+    let runtime = sluice::runtime::Runtime::new(sluice::runtime::RuntimeConfig {
+        max_instances: 2,
+        ..Default::default()
+    })
+    .expect("runtime");
+    for (id, core_instances) in [("hello", 3), ("py-hello", 14), ("js-hello", 4)] {
+        let wasm = sluice::deploy::demo::COMPONENTS
+            .iter()
+            .find(|(component, _)| *component == id)
+            .map(|(_, wasm)| *wasm)
+            .expect("in the demo");
+        let needs = runtime.prepare(wasm).expect("prepares").needs;
+        assert_eq!(
+            needs,
+            sluice::runtime::Needs {
+                core_instances,
+                memories: 1,
+                tables: 2
+            },
+            "{id}"
+        );
+        let held: Vec<_> = (0..2)
+            .map(|_| runtime.reserve(needs).expect("fits a slot"))
+            .collect();
+        assert!(runtime.reserve(needs).is_none(), "{id}: two slots");
+        drop(held);
+    }
+}
+
 /// The examples in the Python SDK's docstrings run (doctest, on the machine's CPython: the
 /// parts that need no host), so the documentation cannot drift from the code.
 #[test]

@@ -34,8 +34,8 @@ pub struct IngressContext {
     pub ingress_id: String,
     pub acl: Acl,
     pub backends: Backends,
-    /// Linear memory an instance may use, in bytes, when the ingress sets less than the
-    /// host's `memoryPerInstanceMiB`.
+    /// Linear memory an instance may use, in bytes, as `Runtime::memory_limit` allowed it
+    /// at deploy; `None` for the host's `memoryPerInstanceMiB`.
     pub max_memory: Option<usize>,
 }
 

@@ -30,19 +30,18 @@ use super::{Deployment, Ingress, IngressSpec, Problem, files_with_extension};
 use crate::capabilities::{Backends, IngressContext};
 use crate::metrics::Metrics;
 use crate::route::RouteTable;
-use crate::runtime::bindings::IngressPre;
-use crate::runtime::{InstanceState, Runtime};
+use crate::runtime::{Prepared, Runtime};
 
 type Sha256Sum = [u8; 32];
 
 /// A component compiled, or why it does not compile.
-type Compiled = Result<IngressPre<InstanceState>, String>;
+type Compiled = Result<Prepared, String>;
 
 /// An ingress file and its spec with the hash of its bytes, or why it cannot be read.
 type ReadFile = (PathBuf, Result<(IngressSpec, Sha256Sum), Problem>);
 
 /// A component id's version (the hash of its bytes) and compiled component, or the problem.
-type ComponentFor = Result<(Sha256Sum, IngressPre<InstanceState>), Problem>;
+type ComponentFor = Result<(Sha256Sum, Prepared), Problem>;
 
 /// What one ingress file served: the file's and its component's bytes, by hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +176,8 @@ impl Deployer {
         for (file, spec) in read {
             let old = loaded.served.get(&file).cloned();
             let fresh = spec.and_then(|(spec, file_sha)| {
-                self.runtime
+                let max_memory = self
+                    .runtime
                     .memory_limit(spec.memory_per_instance_mib)
                     .map_err(|reason| Problem::new(&file, reason))?;
                 // `components_for` looked up every component named by a file that parsed.
@@ -196,7 +196,7 @@ impl Deployer {
                 };
                 match &old {
                     Some(old) if old.fingerprint == fingerprint => Ok(old.clone()),
-                    _ => Ok(self.served(spec, pre, fingerprint)),
+                    _ => Ok(self.served(spec, pre, fingerprint, max_memory)),
                 }
             });
             let fresh = match fresh {
@@ -317,18 +317,19 @@ impl Deployer {
     fn served(
         &self,
         spec: IngressSpec,
-        pre: IngressPre<InstanceState>,
+        prepared: Prepared,
         fingerprint: Fingerprint,
+        max_memory: usize,
     ) -> Served {
         let context = Arc::new(IngressContext {
             ingress_id: spec.id.clone(),
             acl: spec.acl.clone(),
             backends: self.backends.clone(),
-            max_memory: spec.memory_per_instance_mib.map(|mib| (mib as usize) << 20),
+            max_memory: Some(max_memory),
         });
         Served {
             fingerprint,
-            ingress: Arc::new(Ingress::new(spec, pre, context)),
+            ingress: Arc::new(Ingress::new(spec, prepared, context)),
         }
     }
 

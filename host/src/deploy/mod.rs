@@ -29,14 +29,16 @@ pub use seed::seed_store;
 
 use crate::capabilities::IngressContext;
 use crate::route::RouteTable;
-use crate::runtime::InstanceState;
 use crate::runtime::bindings::IngressPre;
+use crate::runtime::{InstanceState, Needs, Prepared};
 
 /// One servable ingress: its spec, its pre-instantiated component, its capabilities and
 /// its own connection cap.
 pub struct Ingress {
     pub spec: IngressSpec,
     pub pre: IngressPre<InstanceState>,
+    /// What each of its instances takes from the pool.
+    pub needs: Needs,
     pub context: Arc<IngressContext>,
     /// One permit per request in flight, when `maxConnections` is set.
     connections: Option<Arc<Semaphore>>,
@@ -48,17 +50,14 @@ pub struct Ingress {
 pub struct AtCapacity;
 
 impl Ingress {
-    pub fn new(
-        spec: IngressSpec,
-        pre: IngressPre<InstanceState>,
-        context: Arc<IngressContext>,
-    ) -> Self {
+    pub fn new(spec: IngressSpec, prepared: Prepared, context: Arc<IngressContext>) -> Self {
         let connections = spec
             .max_connections
             .map(|cap| Arc::new(Semaphore::new(cap as usize)));
         Self {
             spec,
-            pre,
+            pre: prepared.pre,
+            needs: prepared.needs,
             context,
             connections,
         }

@@ -4,6 +4,7 @@
 mod actor;
 pub mod bindings;
 pub mod capacity;
+mod needs;
 mod output;
 mod state;
 mod unsupported;
@@ -22,6 +23,7 @@ use wasmtime::{
 use crate::capabilities::IngressContext;
 use bindings::{Ingress, IngressPre};
 pub use capacity::is_capacity_error;
+pub use needs::Needs;
 pub use state::InstanceState;
 
 /// Actor instances live beside connection instances in the pool; callers wait for one
@@ -70,6 +72,17 @@ pub enum RuntimeError {
     /// A component this host will never run, with what to change in its build.
     #[error("this component {0}")]
     Unsupported(String),
+    /// One instance would take more of the pool than there is.
+    #[error("this component {0}")]
+    TooLarge(String),
+}
+
+/// A component ready to serve: linked once, and what each of its instances takes from the
+/// pool.
+#[derive(Clone)]
+pub struct Prepared {
+    pub pre: IngressPre<InstanceState>,
+    pub needs: Needs,
 }
 
 /// The engine, the linker with every host capability, and the instance cap.
@@ -79,6 +92,8 @@ pub struct Runtime {
     actor_linker: Linker<InstanceState>,
     config: RuntimeConfig,
     slots: Arc<Semaphore>,
+    /// Core instances, memories and tables of the connections' slots.
+    budget: needs::Budget,
     actor_slots: Arc<Semaphore>,
     live: Arc<AtomicUsize>,
     /// How many instances are admitted at once (`maxInstances`, or less: see `capacity`).
@@ -113,13 +128,13 @@ impl Runtime {
             );
         }
         let mut pool = PoolingAllocationConfig::default();
-        // Components from Rust need a few core instances, memories and tables each.
+        // Each slot's share of core instances, memories and tables: see `needs`.
         let cap = sizing.instances.saturating_add(ACTOR_INSTANCES);
         pool.total_component_instances(cap)
             .total_stacks(cap)
-            .total_core_instances(cap.saturating_mul(8))
-            .total_memories(cap.saturating_mul(2))
-            .total_tables(cap.saturating_mul(4))
+            .total_core_instances(cap.saturating_mul(needs::CORE_INSTANCES_PER_SLOT))
+            .total_memories(cap.saturating_mul(needs::MEMORIES_PER_SLOT))
+            .total_tables(cap.saturating_mul(needs::TABLES_PER_SLOT))
             .max_memory_size(config.max_memory);
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -151,6 +166,7 @@ impl Runtime {
         spawn_epoch_ticker(&engine);
         Ok(Self {
             slots: Arc::new(Semaphore::new(sizing.instances as usize)),
+            budget: needs::Budget::for_slots(sizing.instances),
             instance_cap: sizing.instances,
             refusals: AtomicU64::new(0),
             actor_slots: Arc::new(Semaphore::new(ACTOR_INSTANCES as usize)),
@@ -162,15 +178,21 @@ impl Runtime {
         })
     }
 
-    /// Compile and link a component once, at deploy time.
-    pub fn prepare(&self, wasm: &[u8]) -> Result<IngressPre<InstanceState>, RuntimeError> {
+    /// Compile and link a component once, at deploy time, and count what its instances
+    /// take from the pool.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<Prepared, RuntimeError> {
         let component = self.compile(wasm)?;
+        let needs = Needs::of(wasm, &component);
+        if let Some(reason) = self.budget.too_large(needs) {
+            return Err(RuntimeError::TooLarge(reason));
+        }
         let wrong_world = |err| self.link_error(wasm, &component, err, RuntimeError::WrongWorld);
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        IngressPre::new(pre).map_err(wrong_world)
+        let pre = IngressPre::new(pre).map_err(wrong_world)?;
+        Ok(Prepared { pre, needs })
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<Component, RuntimeError> {
@@ -194,12 +216,15 @@ impl Runtime {
             .map_or_else(|| wrong_world(err), RuntimeError::Unsupported)
     }
 
-    /// Reserve an instance slot, or `None` when the cap is reached.
-    pub fn reserve(&self) -> Option<Slot> {
+    /// Reserve an instance slot and what an instance needing `needs` takes from the pool,
+    /// or `None` when the cap or the pool's budget is reached.
+    pub fn reserve(&self, needs: Needs) -> Option<Slot> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let reserved = self.budget.reserve(needs)?;
         self.live.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
             _permit: permit,
+            _reserved: reserved,
             _ingress_permit: None,
             live: self.live.clone(),
         })
@@ -245,11 +270,8 @@ impl Runtime {
 
     /// A fresh store with the instance limits, for one connection or actor call.
     fn new_store(&self, context: Arc<IngressContext>) -> Store<InstanceState> {
-        let max_memory = context
-            .max_memory
-            .map_or(self.config.max_memory, |ingress| {
-                ingress.min(self.config.max_memory)
-            });
+        // `memory_limit` checked an ingress's own limit against the host's at deploy.
+        let max_memory = context.max_memory.unwrap_or(self.config.max_memory);
         let state = InstanceState::new(context, max_memory, self.config.cpu_per_call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -285,6 +307,7 @@ impl Runtime {
 /// A reserved place in the instance pool; counted as live until dropped.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    _reserved: needs::Reserved,
     /// The place among its ingress's connections, if that ingress has a cap.
     _ingress_permit: Option<OwnedSemaphorePermit>,
     live: Arc<AtomicUsize>,

@@ -78,7 +78,7 @@ pub async fn run(
         runtime.count_refusal();
         return unavailable("too many concurrent connections to this ingress; retry shortly");
     };
-    let Some(slot) = runtime.reserve() else {
+    let Some(slot) = runtime.reserve(ingress.needs) else {
         runtime.count_refusal();
         return unavailable("too many concurrent connections; retry shortly");
     };
