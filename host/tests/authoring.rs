@@ -629,3 +629,64 @@ async fn sluice_build_makes_a_python_directory_into_a_served_component() {
         "{said}"
     );
 }
+
+/// A JavaScript component directory (`app.js`) the same way: rolldown and componentize-js
+/// from the build cache, `sluice` resolved to the SDK the binary carries.
+#[tokio::test(flavor = "multi_thread")]
+async fn sluice_build_makes_a_javascript_directory_into_a_served_component() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let source = work.path().join("js-greeter");
+    write(
+        &source,
+        "app.js",
+        b"import { Stream, ingress } from 'sluice';\n\
+          import { greeting } from './greeting.js';\n\
+          export const handler = ingress((request) => Stream.once(greeting(request.param('who'))));\n",
+    );
+    write(
+        &source,
+        "greeting.js",
+        b"export const greeting = (who) => `Hello, ${who}!`;\n",
+    );
+    write(
+        &source,
+        "deploy/ingresses/js-greeter.yaml",
+        ingress("api/js-greeter", "js-greeter", "api/greet/{who}", "[]").as_bytes(),
+    );
+    let deploy = work.path().join("deploy");
+    write(&deploy, "sluice.yaml", b"store: sluice.db\n");
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-toolchains");
+    let built = run(sluice()
+        .args(["build", "js-greeter", "--deploy"])
+        .arg(&deploy)
+        .env("SLUICE_CACHE_DIR", &cache)
+        .current_dir(work.path()));
+    assert_success(&built);
+    assert!(deploy.join("components/js-greeter.wasm").is_file());
+
+    let served = serve(&deploy);
+    let client = reqwest::Client::new();
+    wait_for_answer(
+        &client,
+        &served.url("/ingress/api/greet/Ada"),
+        "\"Hello, Ada!\"",
+    )
+    .await;
+
+    // An import that does not resolve is the bundler's message, naming it.
+    write(
+        &source,
+        "app.js",
+        b"import { nothing } from './missing.js';\nnothing();\n",
+    );
+    let failed = run(sluice()
+        .args(["build", "js-greeter"])
+        .env("SLUICE_CACHE_DIR", &cache)
+        .current_dir(work.path()));
+    assert!(!failed.status.success());
+    let said = text(&failed.stderr);
+    assert!(
+        said.contains("bundling") && said.contains("missing.js"),
+        "{said}"
+    );
+}

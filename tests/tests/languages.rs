@@ -462,3 +462,25 @@ fn the_python_sdks_doc_examples_run() {
     );
     assert!(said.contains("_stream TestResults(failed=0"), "{said}");
 }
+
+/// The JavaScript SDK's own tests (`guest-sdk/js/test`), on the machine's Node.js with the
+/// host's interfaces stubbed.
+#[test]
+fn the_javascript_sdks_tests_pass() {
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/js");
+    let output = std::process::Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(&sdk)
+        .output()
+        .expect("node runs");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("# pass 9") && said.contains("# fail 0"),
+        "{said}"
+    );
+}
