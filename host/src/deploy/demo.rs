@@ -42,10 +42,10 @@ impl Language {
 pub fn write_languages(dir: &Path, languages: &[Language]) -> std::io::Result<()> {
     let mut used = BTreeSet::new();
     for (relative, bytes) in DEMO_FILES {
-        if let Some(name) = relative.strip_prefix("ingresses/") {
-            if !languages.contains(&Language::of(name)) {
-                continue;
-            }
+        if let Some(name) = relative.strip_prefix("ingresses/")
+            && !languages.contains(&Language::of(name))
+        {
+            continue;
         }
         if relative.starts_with("ingresses/") || relative.starts_with("actors/") {
             used.insert(component_id(relative, bytes)?);
