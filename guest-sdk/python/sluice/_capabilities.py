@@ -2,8 +2,7 @@
 (`message_actor`) and the host services (`log`, `now`, `new_id`).
 
 Each is granted per ingress in its `acl`; a call the `acl` does not grant raises an error
-with code `FORBIDDEN`. The bindings are imported inside each call because an actor
-component's world has no `events` or `actors` to import.
+with code `FORBIDDEN`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, List, Optional, Sequence, Union
 
+from . import _bindings
 from ._errors import Error, to_json_text
 
 
@@ -144,9 +144,7 @@ def events(
         orders = events(f"actors/order/{order_id}", "checkpoint")
         payments = events(f"actors/payment/{payment_id}", "checkpoint", after=5)
     """
-    from componentize_py_types import Err
-    from wit_world.imports import events as wit
-
+    wit, Err = _bindings.events, _bindings.err_type()
     try:
         subscription = wit.subscribe(_strings(topics), _strings(event_types), after)
     except Err as err:
@@ -156,9 +154,7 @@ def events(
 
 def wait(sources: List[Events], max: int) -> List[tuple]:
     """Wait for the next events of `sources`: `(index, Event)` in arrival order."""
-    from componentize_py_types import Err
-    from wit_world.imports import events as wit
-
+    wit, Err = _bindings.events, _bindings.err_type()
     try:
         arrived = wit.wait([source._subscription for source in sources], max, None)
     except Err as err:
@@ -222,9 +218,7 @@ class Query:
         return rows[0] if rows else None
 
     def _run(self, limit: Optional[int]) -> List[dict]:
-        from componentize_py_types import Err
-        from wit_world.imports import query as wit
-
+        wit, Err = _bindings.query, _bindings.err_type()
         request = wit.QueryRequest(
             self._edge,
             self._fields,
@@ -279,9 +273,7 @@ def message_actor(
         stock = message_actor("sku", sku_id, ["calculateAvailableStock"])
         message_actor("sku", sku_id, [Message("reserve", {"quantity": 2})], preview=True)
     """
-    from componentize_py_types import Err
-    from wit_world.imports import actors as wit
-
+    wit, Err = _bindings.actors, _bindings.err_type()
     wit_messages = []
     for message in messages:
         if isinstance(message, str):
@@ -304,8 +296,7 @@ def log(message: str, *, level: str = "info") -> None:
 
         log(f"looking up {sku_number}", level="debug")
     """
-    from wit_world.imports import host
-
+    host = _bindings.host
     if level not in _LEVELS:
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}, not {level!r}")
     host.log(getattr(host.Level, level.upper()), message)
@@ -313,13 +304,9 @@ def log(message: str, *, level: str = "info") -> None:
 
 def now() -> int:
     """Milliseconds since the Unix epoch, from the host clock."""
-    from wit_world.imports import host
-
-    return host.now()
+    return _bindings.host.now()
 
 
 def new_id() -> str:
     """A new random (v4) UUID, hyphenated."""
-    from wit_world.imports import host
-
-    return host.new_id()
+    return _bindings.host.new_id()

@@ -140,10 +140,10 @@ class Error(Exception):
         return {"error": error}
 
     def _to_wit(self):  # the `types.error` record of the bindings
-        from wit_world.imports import types
+        from . import _bindings
 
         details = None if self.details is None else to_json_text(self.details)
-        return types.Error(self.code, self.message, self.status, details)
+        return _bindings.types.Error(self.code, self.message, self.status, details)
 
 
 def to_json_text(value: Any) -> str:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
+from . import _bindings
 from ._errors import Error, to_json_text
 from ._request import Request
 from ._stream import Stream, encode
@@ -47,12 +48,10 @@ def ingress(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
     class Handler:
         def handle(self, request: Any) -> _RecordStream:
-            from componentize_py_types import Err
-
             try:
                 result = handler(Request._from_wit(request))
             except Error as err:
-                raise Err(err._to_wit()) from None
+                raise _bindings.err_type()(err._to_wit()) from None
             return _RecordStream(Stream.of(result))
 
     sys.modules[handler.__module__].Handler = Handler  # type: ignore[attr-defined]
@@ -172,8 +171,7 @@ def actor(initial: Callable[[], Any]) -> Callable[[Callable], Callable]:
     def export(handle: Callable) -> Callable:
         class ActorHandler:
             def handle(self, context: Any, state: Optional[str], messages: List[Any]) -> Any:
-                from wit_world.exports import actor_handler as wit
-
+                wit = _bindings.actor_handler
                 ctx = ActorContext(
                     context.actor_type,
                     context.actor_id,

@@ -186,7 +186,7 @@ class Request:
 
     @classmethod
     def _from_wit(cls, request: Any) -> "Request":
-        from wit_world.imports import types
+        from . import _bindings
 
         caller = request.caller
         return cls(
@@ -194,7 +194,7 @@ class Request:
             method=request.method,
             path=request.path,
             params={name: json.loads(value) for name, value in request.params},
-            mode=Mode.SSE if request.mode == types.Mode.SSE else Mode.JSON,
+            mode=Mode.SSE if request.mode == _bindings.types.Mode.SSE else Mode.JSON,
             last_event_id=request.last_event_id,
             body=request.body,
             caller=None if caller is None else Caller(caller.subject, list(caller.permissions)),

@@ -19,6 +19,10 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/python/sluice/__init__.py"),
     ),
     (
+        "sluice/_bindings.py",
+        include_str!("../../../guest-sdk/python/sluice/_bindings.py"),
+    ),
+    (
         "sluice/_capabilities.py",
         include_str!("../../../guest-sdk/python/sluice/_capabilities.py"),
     ),
