@@ -14,7 +14,9 @@
 //! storeConnectTimeoutSeconds: 5 # PostgreSQL only: wait this long for a connection, then the
 //!                               # call fails as `unavailable` (at start: the host exits)
 //! keepaliveSeconds: 30          # ':keepalive' comment after this much silence on a stream
-//! maxInstances: 1000            # concurrent instances (connections); over it: 503
+//! maxInstances: 1000            # concurrent instances (connections); over it: 503. Absent: as
+//!                               #   many as this machine holds (vm.max_map_count, open files,
+//!                               #   1 MiB of available memory each), logged at start
 //! memoryPerInstanceMiB: 64      # linear memory per instance
 //! cpuPerCallMs: 100             # CPU time per call into a component
 //! maxBodyBytes: 1048576         # request body limit; over it: 413
@@ -73,7 +75,8 @@ pub struct HostConfig {
     pub store_pool_size: usize,
     pub store_connect_timeout_seconds: u64,
     pub keepalive_seconds: u64,
-    pub max_instances: u32,
+    /// `None`: sized from the machine at start.
+    pub max_instances: Option<u32>,
     #[serde(rename = "memoryPerInstanceMiB")]
     pub memory_per_instance_mib: u32,
     pub cpu_per_call_ms: u64,
@@ -112,7 +115,7 @@ impl Default for HostConfig {
             store_pool_size: 16,
             store_connect_timeout_seconds: 5,
             keepalive_seconds: 30,
-            max_instances: 1000,
+            max_instances: None,
             memory_per_instance_mib: 64,
             cpu_per_call_ms: 100,
             max_body_bytes: 1 << 20,
@@ -203,7 +206,7 @@ impl HostConfig {
 
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
-            max_instances: self.max_instances.max(1),
+            max_instances: self.max_instances.map(|wanted| wanted.max(1)),
             max_memory: (self.memory_per_instance_mib as usize) << 20,
             cpu_per_call: Duration::from_millis(self.cpu_per_call_ms),
             compile_cache: self.compile_cache,
@@ -390,6 +393,19 @@ storePoolSize: 0
     }
 
     #[test]
+    fn max_instances_is_sized_from_the_machine_unless_set() {
+        assert_eq!(
+            HostConfig::parse("")
+                .expect("valid")
+                .runtime()
+                .max_instances,
+            None
+        );
+        let set = HostConfig::parse("maxInstances: 20000\n").expect("valid");
+        assert_eq!(set.runtime().max_instances, Some(20_000));
+    }
+
+    #[test]
     fn values_of_the_wrong_type_or_range_are_rejected_naming_the_key() {
         for (yaml, expected) in [
             ("listen: 8080", "listen: invalid socket address syntax"),
@@ -466,7 +482,7 @@ storePoolSize: 0
         assert_eq!(timeouts.http2_keep_alive(), None);
         assert_eq!(timeouts.http2_keep_alive_timeout(), Duration::from_secs(1));
         let runtime = config.runtime();
-        assert_eq!(runtime.max_instances, 1);
+        assert_eq!(runtime.max_instances, Some(1));
         assert_eq!(runtime.max_memory, 4_294_967_295 << 20);
     }
 }

@@ -48,6 +48,11 @@ fn tail(log: &str) -> String {
 
 /// The server, its public address and its admin address.
 fn serve(config: &str) -> (Server, SocketAddr, SocketAddr) {
+    serve_logging(config, "warn")
+}
+
+/// [`serve`], logging at `level`.
+fn serve_logging(config: &str, level: &str) -> (Server, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
         .expect("demo");
@@ -63,7 +68,7 @@ fn serve(config: &str) -> (Server, SocketAddr, SocketAddr) {
         .args(["serve", &dir.path().display().to_string()])
         .args(["--listen", &addr.to_string()])
         .args(["--admin-listen", &admin.to_string()])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
@@ -163,6 +168,47 @@ async fn assert_receives(stream: &mut BufReader<TcpStream>, n: u64) {
     })
     .await;
     assert!(received.is_ok(), "no event {n} within 60 s");
+}
+
+/// The number logged as `name=N` or `name=Some(N)` in `line`.
+fn logged_number(line: &str, name: &str) -> Option<u64> {
+    let start = line.find(&format!(" {name}="))? + name.len() + 2;
+    let value = line[start..].split_whitespace().next()?;
+    let value = value
+        .strip_prefix("Some(")
+        .map_or(value, |inner| inner.trim_end_matches(')'));
+    value.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_max_instances_the_host_sizes_its_pool_from_the_machine_and_says_why() {
+    let (mut server, _addr, admin) = serve_logging("", "info");
+    let start = wait_until_serving(&mut server, admin).await;
+    let cap = start["instanceCap"].as_u64().expect("instanceCap");
+    let log = server.log();
+    let sized = log
+        .lines()
+        .find(|line| line.contains("maxInstances not set"))
+        .unwrap_or_else(|| panic!("the host says how it sized its pool:\n{log}"));
+    assert_eq!(logged_number(sized, "admitted"), Some(cap), "{sized}");
+    let bounds: Vec<u64> = [
+        "connections_allowed_by_vm_max_map_count",
+        "connections_allowed_by_open_file_limit",
+        "connections_allowed_by_memory",
+    ]
+    .into_iter()
+    .filter_map(|name| logged_number(sized, name))
+    .collect();
+    assert_eq!(
+        bounds.iter().min().copied(),
+        Some(cap),
+        "the tightest limit decides: {sized}"
+    );
+    // A machine of this kind (65,530 mappings, 20,000 files, gigabytes free) holds far more
+    // than the old fixed default of 1000.
+    if bounds.len() == 3 && bounds.iter().all(|&bound| bound > 5_000) {
+        assert!(cap > 5_000, "{sized}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,6 +21,30 @@ impl Fixture {
     }
 }
 
+/// Test hosts share one process, so none may size its pool from the whole machine, as a host
+/// without `maxInstances` does: give the deploy directory `dir` the cap a test host needs
+/// unless its `sluice.yaml` sets one.
+pub fn pin_max_instances(dir: &Path) -> std::io::Result<()> {
+    let config_file = dir.join("sluice.yaml");
+    let config = match std::fs::read_to_string(&config_file) {
+        Ok(config) => config,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err),
+    };
+    if config.lines().any(|line| line.starts_with("maxInstances:")) {
+        return Ok(());
+    }
+    let separator = if config.is_empty() || config.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    std::fs::write(
+        config_file,
+        format!("{config}{separator}maxInstances: 1000\n"),
+    )
+}
+
 /// An ingress serving the `sse-fails-after` fixture at `api/test/fails-after/{n}`: it yields
 /// `n` events, then fails (file `ingresses/fails-after.yaml` in the tests that deploy it).
 pub const SSE_FAILS_AFTER_INGRESS: &str = "uri: /resources/ingresses/test/fails-after

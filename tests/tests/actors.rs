@@ -140,6 +140,7 @@ async fn actor_state_survives_a_host_restart() {
     sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
         .expect("demo");
     let boot = || async {
+        sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("boots");

@@ -464,6 +464,7 @@ async fn a_missing_or_empty_admin_token_file_stops_the_host_naming_the_file() {
         for (name, contents) in files {
             std::fs::write(dir.path().join(name), contents).expect("file");
         }
+        sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
         let err = match sluice::boot(dir.path(), sluice::Listen::ephemeral()).await {
             Ok(_) => panic!("booted without a usable admin token"),
             Err(err) => err.to_string(),

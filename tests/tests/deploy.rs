@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 async fn boot(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
+    sluice_e2e::pin_max_instances(dir).expect("sluice.yaml");
     let booted = sluice::boot(dir, sluice::Listen::ephemeral())
         .await
         .expect("host boots");

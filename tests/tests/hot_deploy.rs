@@ -31,6 +31,7 @@ impl Live {
             .expect("demo written");
         let config = format!("store: sluice.db\nwatch: {watch}\n");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
+        sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("host boots");

@@ -408,7 +408,7 @@ async fn a_full_host_of_python_connections_is_served_and_the_next_is_a_503() {
 #[test]
 fn each_languages_component_is_counted_at_deploy() {
     let runtime = sluice::runtime::Runtime::new(sluice::runtime::RuntimeConfig {
-        max_instances: 2,
+        max_instances: Some(2),
         ..Default::default()
     })
     .expect("runtime");

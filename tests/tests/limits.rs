@@ -24,6 +24,7 @@ async fn boot_with_files(config: &str, extra: &[(&str, &str)]) -> Serving {
     for (relative, contents) in extra {
         std::fs::write(dir.path().join(relative), contents).expect("extra file");
     }
+    sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
     let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("boots");

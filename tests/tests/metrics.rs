@@ -526,6 +526,7 @@ async fn a_stream_open_when_the_host_drains_ends_as_drain() {
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
         .expect("demo written");
+    sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
     let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
         .await
         .expect("host boots");

@@ -204,6 +204,7 @@ async fn a_key_that_does_not_match_its_certificate_stops_the_host_naming_the_fil
     .expect("config");
     std::fs::write(dir.path().join("cert.pem"), &one.cert_pem).expect("cert");
     std::fs::write(dir.path().join("key.pem"), &other.key_pem).expect("key");
+    sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
     let err = match sluice::boot(dir.path(), sluice::Listen::ephemeral()).await {
         Ok(_) => panic!("a host started with a key of another certificate"),
         Err(err) => err.to_string(),

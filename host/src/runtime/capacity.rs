@@ -9,6 +9,10 @@
 //! pool is sized, and admission capped, to leave the host headroom; what is left of the
 //! open-file limit bounds connections the same way.
 //!
+//! Without `maxInstances` the pool is sized from the machine alone: the smallest of what the
+//! mapping limit, the open-file limit and the memory available allow, at
+//! [`AUTO_MEMORY_PER_INSTANCE`] a connection.
+//!
 //! A memory that starts as a copy-on-write image of the component's data costs four
 //! mappings (the Rust stack region, the image, the heap above it, the guard beyond); one
 //! whose data is copied in costs two (the accessible pages, the guard). Images instantiate
@@ -25,6 +29,15 @@ const MAPS_PER_INSTANCE_COPIED: u64 = 2;
 const HOST_MAPS: u64 = 4096;
 /// Files kept for the host itself: the listener, the store, logs, outgoing connections.
 const HOST_FILES: u64 = 256;
+/// Memory counted per connection when `maxInstances` is not set: about ten times what an idle
+/// SSE connection of a Rust component holds (98 KiB, BENCHMARKS.md), for buffers, bursts and
+/// busier components. A Python instance holds about 7 MiB: set `maxInstances` for those.
+pub const AUTO_MEMORY_PER_INSTANCE: u64 = 1 << 20;
+/// Instances admitted without `maxInstances` where the machine's limits cannot be read.
+pub const FALLBACK_INSTANCES: u32 = 1000;
+/// Address space the pool may reserve when sizing itself: a quarter of the 128 TiB a 64-bit
+/// Linux process has, so a machine with huge limits does not size a pool it cannot map.
+const AUTO_ADDRESS_SPACE: u64 = 1 << 45;
 
 /// What the kernel allows this process, read at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +50,9 @@ pub struct Headroom {
     pub open_files_limit: Option<u64>,
     /// Files the process holds open already.
     pub files_in_use: u64,
+    /// Memory available to this process: the kernel's `MemAvailable`, or less where its
+    /// cgroup's `memory.max` leaves less; `None` where unknown.
+    pub memory_available: Option<u64>,
 }
 
 impl Headroom {
@@ -52,15 +68,51 @@ impl Headroom {
                 .map(|(soft, _)| soft)
                 .filter(|&soft| soft != rlimit::INFINITY),
             files_in_use: std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64),
+            memory_available: [mem_available(), cgroup_memory_left()]
+                .into_iter()
+                .flatten()
+                .min(),
         }
     }
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes.
+fn mem_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What this process's cgroup (v2) may still allocate under its `memory.max`; `None` when it
+/// has no limit or is not in one.
+fn cgroup_memory_left() -> Option<u64> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = membership
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))?;
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // `memory.max` reads `max` when unlimited, which does not parse.
+    Some(read("memory.max")?.saturating_sub(read("memory.current").unwrap_or(0)))
 }
 
 /// How many instances the pool holds and admission allows, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizing {
-    /// Instances admitted at once: `maxInstances`, or less where the machine cannot hold it.
+    /// Instances admitted at once: `maxInstances`, or less where the machine cannot hold it;
+    /// without `maxInstances`, what the machine holds.
     pub instances: u32,
+    /// `maxInstances`, when set.
+    pub configured: Option<u32>,
     /// Whether instance memories start as copy-on-write images (else their data is copied).
     pub memory_images: bool,
     /// Instances the mapping limit allows (pool slots included) with the chosen memories,
@@ -68,19 +120,29 @@ pub struct Sizing {
     pub allowed_by_maps: Option<u64>,
     /// Connections the open-file limit allows, if known.
     pub allowed_by_files: Option<u64>,
+    /// Connections the available memory allows at [`AUTO_MEMORY_PER_INSTANCE`] each, if known.
+    pub allowed_by_memory: Option<u64>,
 }
 
 impl Sizing {
     /// Whether the machine's limits, not `maxInstances`, set the cap.
-    pub fn is_limited(&self, max_instances: u32) -> bool {
-        self.instances < max_instances
+    pub fn is_limited(&self) -> bool {
+        self.configured
+            .is_some_and(|wanted| self.instances < wanted)
     }
 }
 
-/// Size the pool for `max_instances` (plus `extra` slots for actor calls) within `headroom`.
-/// Each slot costs its stack's mappings at start and an instance's when used; each
-/// connection one file. At least one instance is always admitted.
-pub fn size(max_instances: u32, extra: u32, headroom: &Headroom) -> Sizing {
+/// Size the pool for `max_instances` plus `extra` slots for actor calls, within `headroom`;
+/// each slot reserves `reserved_per_slot` bytes of address space. Each slot costs its stack's
+/// mappings at start and an instance's when used; each connection one file. Without
+/// `max_instances`, memory and address space bound it too. At least one instance is always
+/// admitted.
+pub fn size(
+    max_instances: Option<u32>,
+    extra: u32,
+    reserved_per_slot: u64,
+    headroom: &Headroom,
+) -> Sizing {
     let allowed_by_maps = |per_instance: u64| {
         headroom.max_map_count.map(|max| {
             let free = max.saturating_sub(headroom.maps_in_use + HOST_MAPS);
@@ -90,12 +152,26 @@ pub fn size(max_instances: u32, extra: u32, headroom: &Headroom) -> Sizing {
     let allowed_by_files = headroom
         .open_files_limit
         .map(|limit| limit.saturating_sub(headroom.files_in_use + HOST_FILES));
+    let allowed_by_memory = headroom
+        .memory_available
+        .map(|bytes| bytes / AUTO_MEMORY_PER_INSTANCE);
+    let by_address_space =
+        (AUTO_ADDRESS_SPACE / reserved_per_slot.max(1)).saturating_sub(u64::from(extra));
     let admitted = |by_maps: Option<u64>| {
-        [by_maps, allowed_by_files]
-            .into_iter()
-            .flatten()
-            .fold(u64::from(max_instances), u64::min)
-            .max(1)
+        let admitted = match max_instances {
+            Some(wanted) => [by_maps, allowed_by_files]
+                .into_iter()
+                .flatten()
+                .fold(u64::from(wanted), u64::min),
+            None => [allowed_by_memory, by_maps, allowed_by_files]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(u64::from(FALLBACK_INSTANCES), |held| {
+                    held.min(by_address_space)
+                }),
+        };
+        admitted.max(1)
     };
     let with_images = allowed_by_maps(MAPS_PER_INSTANCE_WITH_IMAGES);
     let copied = allowed_by_maps(MAPS_PER_INSTANCE_COPIED);
@@ -103,9 +179,11 @@ pub fn size(max_instances: u32, extra: u32, headroom: &Headroom) -> Sizing {
     let allowed_by_maps = if memory_images { with_images } else { copied };
     Sizing {
         instances: u32::try_from(admitted(allowed_by_maps)).unwrap_or(u32::MAX),
+        configured: max_instances,
         memory_images,
         allowed_by_maps,
         allowed_by_files,
+        allowed_by_memory,
     }
 }
 
@@ -130,28 +208,42 @@ pub fn is_capacity_error(err: &wasmtime::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// What a pool slot reserves with the default 64 MiB memories: two memories and guards.
+    const RESERVED: u64 = 2 * ((64 << 20) + (64 << 10));
+
     fn headroom(max_map_count: Option<u64>, open_files_limit: Option<u64>) -> Headroom {
         Headroom {
             max_map_count,
             maps_in_use: 400,
             open_files_limit,
             files_in_use: 20,
+            memory_available: Some(20 << 30),
         }
     }
 
     #[test]
     fn a_roomy_machine_admits_max_instances_with_memory_images() {
-        let sizing = size(1000, 64, &headroom(Some(1 << 20), Some(1 << 20)));
+        let sizing = size(
+            Some(1000),
+            64,
+            RESERVED,
+            &headroom(Some(1 << 20), Some(1 << 20)),
+        );
         assert_eq!(sizing.instances, 1000);
         assert!(sizing.memory_images);
-        assert!(!sizing.is_limited(1000));
+        assert!(!sizing.is_limited());
     }
 
     #[test]
     fn max_instances_that_fit_with_images_keep_them_on_a_stock_machine() {
         // 65530 - 400 in use - 4096 kept = 61034 mappings, 6 per slot with images: 10172,
         // less 64 for actors.
-        let sizing = size(10_000, 64, &headroom(Some(65_530), Some(1 << 20)));
+        let sizing = size(
+            Some(10_000),
+            64,
+            RESERVED,
+            &headroom(Some(65_530), Some(1 << 20)),
+        );
         assert!(sizing.memory_images);
         assert_eq!(sizing.allowed_by_maps, Some(10_108));
         assert_eq!(sizing.instances, 10_000);
@@ -160,24 +252,39 @@ mod tests {
     #[test]
     fn the_stock_mapping_limit_copies_memories_to_hold_more() {
         // 61034 free mappings, 4 per slot with copied memories: 15258, less 64 for actors.
-        let sizing = size(30_000, 64, &headroom(Some(65_530), Some(1 << 20)));
+        let sizing = size(
+            Some(30_000),
+            64,
+            RESERVED,
+            &headroom(Some(65_530), Some(1 << 20)),
+        );
         assert!(!sizing.memory_images);
         assert_eq!(sizing.allowed_by_maps, Some(15_194));
         assert_eq!(sizing.instances, 15_194);
-        assert!(sizing.is_limited(30_000));
+        assert!(sizing.is_limited());
     }
 
     #[test]
     fn images_are_kept_when_copying_would_not_admit_more() {
         // The open-file limit binds before either mapping figure does.
-        let sizing = size(30_000, 64, &headroom(Some(65_530), Some(5_000)));
+        let sizing = size(
+            Some(30_000),
+            64,
+            RESERVED,
+            &headroom(Some(65_530), Some(5_000)),
+        );
         assert!(sizing.memory_images);
         assert_eq!(sizing.instances, 5_000 - 20 - 256);
     }
 
     #[test]
     fn the_open_file_limit_caps_connections() {
-        let sizing = size(30_000, 64, &headroom(Some(1 << 24), Some(20_000)));
+        let sizing = size(
+            Some(30_000),
+            64,
+            RESERVED,
+            &headroom(Some(1 << 24), Some(20_000)),
+        );
         assert_eq!(sizing.allowed_by_files, Some(20_000 - 20 - 256));
         assert_eq!(sizing.instances, 19_724);
         assert!(sizing.memory_images);
@@ -185,15 +292,76 @@ mod tests {
 
     #[test]
     fn unknown_limits_leave_max_instances() {
-        let sizing = size(5000, 64, &headroom(None, None));
+        let sizing = size(Some(5000), 64, RESERVED, &headroom(None, None));
         assert_eq!(sizing.instances, 5000);
         assert_eq!(sizing.allowed_by_maps, None);
         assert!(sizing.memory_images);
     }
 
     #[test]
+    fn without_max_instances_the_tightest_of_maps_files_and_memory_decides() {
+        // A stock machine: the mapping limit (15,194 with copied memories) binds before
+        // 20 GiB of memory (20,480) and 20,000 open files (19,724).
+        let stock = size(None, 64, RESERVED, &headroom(Some(65_530), Some(20_000)));
+        assert_eq!(stock.instances, 15_194);
+        assert_eq!(stock.configured, None);
+        assert!(!stock.memory_images);
+        assert!(!stock.is_limited(), "nothing configured, nothing cut");
+        assert_eq!(stock.allowed_by_memory, Some(20_480));
+
+        let roomy = size(None, 64, RESERVED, &headroom(Some(1 << 24), Some(1 << 20)));
+        assert_eq!(roomy.instances, 20_480, "memory binds");
+        assert!(roomy.memory_images);
+
+        let few_files = size(None, 64, RESERVED, &headroom(Some(1 << 24), Some(1024)));
+        assert_eq!(few_files.instances, 1024 - 20 - 256);
+
+        let small = Headroom {
+            memory_available: Some(512 << 20),
+            ..headroom(Some(65_530), Some(20_000))
+        };
+        let small = size(None, 64, RESERVED, &small);
+        assert_eq!(small.instances, 512);
+        assert!(small.memory_images, "images fit 512 instances");
+    }
+
+    #[test]
+    fn without_max_instances_a_huge_machine_stays_within_the_address_space() {
+        let huge = Headroom {
+            memory_available: Some(1 << 42),
+            ..headroom(Some(1 << 30), Some(1 << 30))
+        };
+        let sizing = size(None, 64, RESERVED, &huge);
+        assert_eq!(u64::from(sizing.instances), (1 << 45) / RESERVED - 64);
+    }
+
+    #[test]
+    fn without_max_instances_or_readable_limits_the_fallback_applies() {
+        let unknown = Headroom {
+            memory_available: None,
+            ..headroom(None, None)
+        };
+        let sizing = size(None, 64, RESERVED, &unknown);
+        assert_eq!(sizing.instances, FALLBACK_INSTANCES);
+        assert!(sizing.memory_images);
+    }
+
+    #[test]
+    fn this_machine_can_be_read() {
+        let headroom = Headroom::of_this_process();
+        if cfg!(target_os = "linux") {
+            assert!(
+                headroom
+                    .max_map_count
+                    .is_some_and(|max| max > headroom.maps_in_use)
+            );
+            assert!(headroom.memory_available.is_some_and(|bytes| bytes > 0));
+        }
+    }
+
+    #[test]
     fn a_machine_with_no_room_still_admits_one() {
-        let sizing = size(1000, 64, &headroom(Some(100), Some(10)));
+        let sizing = size(Some(1000), 64, RESERVED, &headroom(Some(100), Some(10)));
         assert_eq!(sizing.instances, 1);
     }
 

@@ -33,11 +33,16 @@ const ACTOR_INSTANCES: u32 = 64;
 /// How often the epoch ticks; the CPU budget is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Guard pages after each linear memory; bounds checks are explicit, so one small region
+/// is enough to catch what slips past them.
+const MEMORY_GUARD: u64 = 64 << 10;
+
 /// Limits for instances (SPEC S7).
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Concurrent instances; also the number of fiber stacks in the pool.
-    pub max_instances: u32,
+    /// Concurrent instances; also the number of fiber stacks in the pool. `None`: as many
+    /// as this machine holds (see `capacity`).
+    pub max_instances: Option<u32>,
     /// Linear memory per instance, in bytes.
     pub max_memory: usize,
     /// CPU time one call into the guest may use before it is cut.
@@ -50,7 +55,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            max_instances: 1000,
+            max_instances: None,
             max_memory: 64 << 20,
             cpu_per_call: Duration::from_millis(100),
             compile_cache: true,
@@ -107,26 +112,10 @@ impl Runtime {
         let sizing = capacity::size(
             config.max_instances,
             ACTOR_INSTANCES,
+            u64::from(needs::MEMORIES_PER_SLOT) * (config.max_memory as u64 + MEMORY_GUARD),
             &capacity::Headroom::of_this_process(),
         );
-        tracing::info!(
-            admitted = sizing.instances,
-            copy_on_write_memory_images = sizing.memory_images,
-            connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
-            connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
-            "instance pool sized"
-        );
-        if sizing.is_limited(config.max_instances) {
-            tracing::warn!(
-                max_instances = config.max_instances,
-                admitted = sizing.instances,
-                copy_on_write_memory_images = sizing.memory_images,
-                connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
-                connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
-                "this machine cannot hold maxInstances; admitting fewer (raise vm.max_map_count \
-                 or the open-file limit for more)"
-            );
-        }
+        log_sizing(&sizing);
         let mut pool = PoolingAllocationConfig::default();
         // Each slot's share of core instances, memories and tables: see `needs`.
         let cap = sizing.instances.saturating_add(ACTOR_INSTANCES);
@@ -141,7 +130,7 @@ impl Runtime {
             .epoch_interruption(true)
             // Reserve only what an instance may use: thousands of instances must fit.
             .memory_reservation(config.max_memory as u64)
-            .memory_guard_size(64 << 10)
+            .memory_guard_size(MEMORY_GUARD)
             .memory_reservation_for_growth(0)
             // Two mappings fewer per instance where images would not fit (see `capacity`).
             .memory_init_cow(sizing.memory_images);
@@ -373,6 +362,39 @@ impl Instance {
     /// CPU time the guest ran for since the last call of this (waits excluded).
     pub fn take_cpu_time(&mut self) -> Duration {
         self.store.data_mut().take_cpu_used()
+    }
+}
+
+/// Say how big the pool is and what decided it: an operator sizing a machine needs the
+/// limit that binds.
+fn log_sizing(sizing: &capacity::Sizing) {
+    let mib_per_instance = capacity::AUTO_MEMORY_PER_INSTANCE >> 20;
+    match sizing.configured {
+        None => tracing::info!(
+            admitted = sizing.instances,
+            copy_on_write_memory_images = sizing.memory_images,
+            connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
+            connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
+            connections_allowed_by_memory = ?sizing.allowed_by_memory,
+            "maxInstances not set: admitting as many instances as this machine holds, the \
+             least of what vm.max_map_count, the open-file limit and the available memory (at \
+             {mib_per_instance} MiB a connection) allow"
+        ),
+        Some(max_instances) if sizing.is_limited() => tracing::warn!(
+            max_instances,
+            admitted = sizing.instances,
+            copy_on_write_memory_images = sizing.memory_images,
+            connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
+            connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
+            "this machine cannot hold maxInstances; admitting fewer (raise vm.max_map_count \
+             or the open-file limit for more)"
+        ),
+        Some(max_instances) => tracing::info!(
+            max_instances,
+            admitted = sizing.instances,
+            copy_on_write_memory_images = sizing.memory_images,
+            "instance pool sized"
+        ),
     }
 }
 

@@ -80,6 +80,7 @@ impl Host {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
             std::fs::write(path, contents).expect("extra file");
         }
+        sluice_e2e::pin_max_instances(dir.path()).expect("sluice.yaml");
         let booted = sluice::boot(dir.path(), sluice::Listen::ephemeral())
             .await
             .expect("host boots");
