@@ -571,41 +571,47 @@ fn check_of_a_postgresql_deploy_connects_to_nothing_and_says_so() {
     );
 }
 
-/// A Python component directory (`app.py`) goes through the same `sluice build --deploy`
-/// as a crate: componentize-py from the build cache (the workspace build installed it in
-/// `target/guest-toolchains`), the SDK and WIT the binary carries, the ingress file copied.
-#[tokio::test(flavor = "multi_thread")]
-async fn sluice_build_makes_a_python_directory_into_a_served_component() {
+/// A guest-language component directory `id` made of `files` goes through `sluice build
+/// --deploy` like a crate: its toolchain from the build cache (the workspace build installed
+/// it in `target/guest-toolchains`), the SDK and WIT the binary carries, the ingress file
+/// copied. Served, `api/greet/Ada` says hello. Then, with `broken` written over its file, the
+/// build fails and says every one of `said`.
+async fn build_serve_then_break(
+    id: &str,
+    files: &[(&str, &[u8])],
+    broken: (&str, &[u8]),
+    said: &[&str],
+) {
     let work = tempfile::tempdir().expect("temp dir");
-    let source = work.path().join("py-greeter");
+    let source = work.path().join(id);
+    for (path, text) in files {
+        write(&source, path, text);
+    }
     write(
         &source,
-        "app.py",
-        b"from sluice import Request, Stream, ingress\n\n\
-          @ingress\n\
-          def handle(request: Request) -> Stream:\n    \
-              return Stream.once(f\"Hello, {request.param('who')}!\")\n",
-    );
-    write(
-        &source,
-        "deploy/ingresses/py-greeter.yaml",
-        ingress("api/py-greeter", "py-greeter", "api/greet/{who}", "[]").as_bytes(),
+        &format!("deploy/ingresses/{id}.yaml"),
+        ingress(&format!("api/{id}"), id, "api/greet/{who}", "[]").as_bytes(),
     );
     let deploy = work.path().join("deploy");
     write(&deploy, "sluice.yaml", b"store: sluice.db\n");
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-toolchains");
-    let built = run(sluice()
-        .args(["build", "py-greeter", "--deploy"])
-        .arg(&deploy)
-        .env("SLUICE_CACHE_DIR", &cache)
-        .current_dir(work.path()));
+    let build = |extra: &[&std::ffi::OsStr]| {
+        run(sluice()
+            .args(["build", id])
+            .args(extra)
+            .env("SLUICE_CACHE_DIR", &cache)
+            .current_dir(work.path()))
+    };
+    let built = build(&[std::ffi::OsStr::new("--deploy"), deploy.as_os_str()]);
     assert_success(&built);
+    let component = format!("components/{id}.wasm");
     assert!(
-        text(&built.stdout).contains("components/py-greeter.wasm"),
+        text(&built.stdout).contains(&component),
         "{}",
         text(&built.stdout)
     );
-    assert!(deploy.join("ingresses/py-greeter.yaml").is_file());
+    assert!(deploy.join(&component).is_file());
+    assert!(deploy.join(format!("ingresses/{id}.yaml")).is_file());
 
     let served = serve(&deploy);
     let client = reqwest::Client::new();
@@ -616,77 +622,60 @@ async fn sluice_build_makes_a_python_directory_into_a_served_component() {
     )
     .await;
 
-    // A Python syntax error is componentize-py's message, naming the file and line.
-    write(&source, "app.py", b"def broken(:\n");
-    let failed = run(sluice()
-        .args(["build", "py-greeter"])
-        .env("SLUICE_CACHE_DIR", &cache)
-        .current_dir(work.path()));
+    write(&source, broken.0, broken.1);
+    let failed = build(&[]);
     assert!(!failed.status.success());
-    let said = text(&failed.stderr);
-    assert!(
-        said.contains("componentize-py on") && said.contains("app.py"),
-        "{said}"
-    );
+    let stderr = text(&failed.stderr);
+    for part in said {
+        assert!(stderr.contains(part), "{part:?} in {stderr}");
+    }
 }
 
-/// A JavaScript component directory (`app.js`) the same way: rolldown and componentize-js
-/// from the build cache, `sluice` resolved to the SDK the binary carries.
+/// A Python component directory (`app.py`). A syntax error is componentize-py's message,
+/// naming the file.
 #[tokio::test(flavor = "multi_thread")]
-async fn sluice_build_makes_a_javascript_directory_into_a_served_component() {
-    let work = tempfile::tempdir().expect("temp dir");
-    let source = work.path().join("js-greeter");
-    write(
-        &source,
-        "app.js",
-        b"import { Stream, ingress } from 'sluice';\n\
-          import { greeting } from './greeting.js';\n\
-          export const handler = ingress((request) => Stream.once(greeting(request.param('who'))));\n",
-    );
-    write(
-        &source,
-        "greeting.js",
-        b"export const greeting = (who) => `Hello, ${who}!`;\n",
-    );
-    write(
-        &source,
-        "deploy/ingresses/js-greeter.yaml",
-        ingress("api/js-greeter", "js-greeter", "api/greet/{who}", "[]").as_bytes(),
-    );
-    let deploy = work.path().join("deploy");
-    write(&deploy, "sluice.yaml", b"store: sluice.db\n");
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-toolchains");
-    let built = run(sluice()
-        .args(["build", "js-greeter", "--deploy"])
-        .arg(&deploy)
-        .env("SLUICE_CACHE_DIR", &cache)
-        .current_dir(work.path()));
-    assert_success(&built);
-    assert!(deploy.join("components/js-greeter.wasm").is_file());
-
-    let served = serve(&deploy);
-    let client = reqwest::Client::new();
-    wait_for_answer(
-        &client,
-        &served.url("/ingress/api/greet/Ada"),
-        "\"Hello, Ada!\"",
+async fn sluice_build_makes_a_python_directory_into_a_served_component() {
+    build_serve_then_break(
+        "py-greeter",
+        &[(
+            "app.py",
+            b"from sluice import Request, Stream, ingress\n\n\
+              @ingress\n\
+              def handle(request: Request) -> Stream:\n    \
+                  return Stream.once(f\"Hello, {request.param('who')}!\")\n"
+                .as_slice(),
+        )],
+        ("app.py", b"def broken(:\n".as_slice()),
+        &["componentize-py on", "app.py"],
     )
     .await;
+}
 
-    // An import that does not resolve is the bundler's message, naming it.
-    write(
-        &source,
-        "app.js",
-        b"import { nothing } from './missing.js';\nnothing();\n",
-    );
-    let failed = run(sluice()
-        .args(["build", "js-greeter"])
-        .env("SLUICE_CACHE_DIR", &cache)
-        .current_dir(work.path()));
-    assert!(!failed.status.success());
-    let said = text(&failed.stderr);
-    assert!(
-        said.contains("bundling") && said.contains("missing.js"),
-        "{said}"
-    );
+/// A JavaScript component directory (`app.js`) and a module it imports: rolldown and
+/// componentize-js, `sluice` resolved to the SDK the binary carries. An import that does
+/// not resolve is the bundler's message, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sluice_build_makes_a_javascript_directory_into_a_served_component() {
+    build_serve_then_break(
+        "js-greeter",
+        &[
+            (
+                "app.js",
+                b"import { Stream, ingress } from 'sluice';\n\
+                  import { greeting } from './greeting.js';\n\
+                  export const handler = ingress((request) => Stream.once(greeting(request.param('who'))));\n"
+                    .as_slice(),
+            ),
+            (
+                "greeting.js",
+                b"export const greeting = (who) => `Hello, ${who}!`;\n".as_slice(),
+            ),
+        ],
+        (
+            "app.js",
+            b"import { nothing } from './missing.js';\nnothing();\n".as_slice(),
+        ),
+        &["bundling", "missing.js"],
+    )
+    .await;
 }

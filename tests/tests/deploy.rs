@@ -184,58 +184,50 @@ fn ingress_yaml(id: &str) -> String {
     )
 }
 
+/// Deploy the component `component_text` (WAT) as ingress `id` beside the demo: it is the
+/// one problem, named by its ingress file, the problem holds every one of `parts`, and the
+/// demo still serves.
+async fn assert_refused(id: &str, component_text: &str, parts: &[&str]) {
+    let dir = demo_dir();
+    let wasm = wat::parse_str(component_text).expect("component text");
+    write(dir.path(), &format!("components/{id}.wasm"), &wasm);
+    write(
+        dir.path(),
+        &format!("ingresses/{id}.yaml"),
+        ingress_yaml(id).as_bytes(),
+    );
+    let (addr, problems) = boot(dir.path()).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_naming(&problems, &format!("{id}.yaml"));
+    let wasm_file = format!("{id}.wasm");
+    for part in std::iter::once(wasm_file.as_str()).chain(parts.iter().copied()) {
+        assert!(problem.contains(part), "{part:?} in {problem}");
+    }
+    assert_hello_still_serves(addr).await;
+}
+
 /// A default componentize-js build imports `wasi:http`, which the host does not provide:
 /// the problem names the import and says how to build without it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_importing_wasi_http_is_refused_with_how_to_build_without_it() {
-    let dir = demo_dir();
-    let wasm = wat::parse_str(
+    assert_refused(
+        "fetches",
         r#"(component (import "wasi:http/types@0.2.10" (instance (export "f" (func)))))"#,
+        &["`wasi:http/types@0.2.10`", "--disable http fetch-event"],
     )
-    .expect("component text");
-    write(dir.path(), "components/fetches.wasm", &wasm);
-    write(
-        dir.path(),
-        "ingresses/fetches.yaml",
-        ingress_yaml("fetches").as_bytes(),
-    );
-    let (addr, problems) = boot(dir.path()).await;
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let problem = problem_naming(&problems, "fetches.yaml");
-    for part in [
-        "fetches.wasm",
-        "`wasi:http/types@0.2.10`",
-        "--disable http fetch-event",
-    ] {
-        assert!(problem.contains(part), "{part:?} in {problem}");
-    }
-    assert_hello_still_serves(addr).await;
+    .await;
 }
 
 /// A component on the component-model async ABI (a default QuickJS build of jco) is
 /// refused with a problem that says so and how to build without it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_on_the_async_abi_is_refused_with_how_to_build_without_it() {
-    let dir = demo_dir();
-    let wasm = wat::parse_str(r#"(component (core func (canon waitable-set.new)))"#)
-        .expect("component text");
-    write(dir.path(), "components/awaits.wasm", &wasm);
-    write(
-        dir.path(),
-        "ingresses/awaits.yaml",
-        ingress_yaml("awaits").as_bytes(),
-    );
-    let (addr, problems) = boot(dir.path()).await;
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let problem = problem_naming(&problems, "awaits.yaml");
-    for part in [
-        "awaits.wasm",
-        "component-model async",
-        "--backend-qjs-disable-async",
-    ] {
-        assert!(problem.contains(part), "{part:?} in {problem}");
-    }
-    assert_hello_still_serves(addr).await;
+    assert_refused(
+        "awaits",
+        r#"(component (core func (canon waitable-set.new)))"#,
+        &["component-model async", "--backend-qjs-disable-async"],
+    )
+    .await;
 }
 
 /// An ingress may give its instances less linear memory than the host's

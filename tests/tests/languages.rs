@@ -244,20 +244,10 @@ async fn an_uncaught_exception_is_component_failed_after_the_values_before_it() 
         sluice_e2e::fixtures::PY_FAILS,
         sluice_e2e::fixtures::JS_FAILS,
     ];
-    let ingresses: Vec<(String, String)> = fixtures
-        .iter()
-        .map(|fixture| {
-            (
-                format!("ingresses/{}.yaml", fixture.id),
-                failing_ingress(fixture.id),
-            )
-        })
-        .collect();
-    let extra: Vec<(&str, &str)> = ingresses
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let host = Host::demo_in(&[Language::Rust], &fixtures, &extra).await;
+    let host = demo_with_fixtures(&fixtures, |id| {
+        (format!("ingresses/{id}.yaml"), failing_ingress(id))
+    })
+    .await;
     for fixture in fixtures {
         let id = fixture.id;
         let response = host
@@ -295,6 +285,20 @@ async fn an_uncaught_exception_is_component_failed_after_the_values_before_it() 
     host.assert_instances_released().await;
 }
 
+/// The Rust demo with `fixtures` deployed, each by the (path, contents) `file_of` its id
+/// gives.
+async fn demo_with_fixtures(
+    fixtures: &[sluice_e2e::Fixture],
+    file_of: impl Fn(&str) -> (String, String),
+) -> Host {
+    let files: Vec<(String, String)> = fixtures.iter().map(|fixture| file_of(fixture.id)).collect();
+    let extra: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, contents)| (path.as_str(), contents.as_str()))
+        .collect();
+    Host::demo_in(&[Language::Rust], fixtures, &extra).await
+}
+
 /// The ingress of a `*-fails` fixture: `api/<id>/{when}`.
 pub fn failing_ingress(id: &str) -> String {
     format!(
@@ -310,21 +314,13 @@ async fn an_actor_in_any_language_keeps_its_state_and_applies_a_batch_all_or_not
         sluice_e2e::fixtures::PY_COUNTER,
         sluice_e2e::fixtures::JS_COUNTER,
     ];
-    let actors: Vec<(String, String)> = fixtures
-        .iter()
-        .map(|fixture| {
-            let id = fixture.id;
-            (
-                format!("actors/{id}.yaml"),
-                format!("uri: /resources/actors/{id}\nspec:\n  componentId: {id}\n"),
-            )
-        })
-        .collect();
-    let extra: Vec<(&str, &str)> = actors
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let host = Host::demo_in(&[Language::Rust], &fixtures, &extra).await;
+    let host = demo_with_fixtures(&fixtures, |id| {
+        (
+            format!("actors/{id}.yaml"),
+            format!("uri: /resources/actors/{id}\nspec:\n  componentId: {id}\n"),
+        )
+    })
+    .await;
     for fixture in fixtures {
         let id = fixture.id;
         let send = |messages: Value| {
