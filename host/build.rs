@@ -12,6 +12,8 @@
 
 #[path = "build/components.rs"]
 mod components;
+#[path = "src/author/guest.rs"]
+mod guest;
 #[path = "build/guest_components.rs"]
 mod guest_components;
 #[path = "src/author/javascript.rs"]
@@ -52,8 +54,8 @@ fn main() {
          belongs in tests/components/",
     );
     for (folder, language) in [
-        ("python", guest_components::Language::Python),
-        ("js", guest_components::Language::JavaScript),
+        ("python", guest::GuestLanguage::Python),
+        ("js", guest::GuestLanguage::JavaScript),
     ] {
         embedded.extend(guest_components::build_guest_components(
             &root,

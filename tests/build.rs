@@ -7,6 +7,8 @@
 
 #[path = "../host/build/components.rs"]
 mod components;
+#[path = "../host/src/author/guest.rs"]
+mod guest;
 #[path = "../host/build/guest_components.rs"]
 mod guest_components;
 #[path = "../host/src/author/javascript.rs"]
@@ -41,8 +43,8 @@ fn main() {
         "a test deploys it explicitly; a demo component belongs in components/",
     );
     for (folder, language) in [
-        ("python", guest_components::Language::Python),
-        ("js", guest_components::Language::JavaScript),
+        ("python", guest::GuestLanguage::Python),
+        ("js", guest::GuestLanguage::JavaScript),
     ] {
         fixtures.extend(guest_components::build_guest_components(
             &root,

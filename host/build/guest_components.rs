@@ -1,6 +1,6 @@
 //! Builds the Python and JavaScript components in one folder (`components/python/`,
 //! `components/js/`, and the same under `tests/components/`) with the commands
-//! `sluice build` runs (`src/author/python.rs`, `src/author/javascript.rs`): each language's
+//! `sluice build` runs (`src/author/guest.rs`): each language's
 //! toolchain at its pinned version, installed from PyPI or npm into
 //! `target/guest-toolchains` the first time.
 //!
@@ -14,74 +14,14 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::components::fail;
-use crate::{javascript, python};
-
-/// A guest language other than Rust.
-#[derive(Clone, Copy)]
-pub enum Language {
-    Python,
-    JavaScript,
-}
-
-impl Language {
-    /// The file that makes a directory a component of this language.
-    fn app_file(self) -> &'static str {
-        match self {
-            Self::Python => "app.py",
-            Self::JavaScript => javascript::APP_FILE,
-        }
-    }
-
-    fn is_component(self, dir: &Path) -> bool {
-        match self {
-            Self::Python => python::is_python_component(dir),
-            Self::JavaScript => javascript::is_javascript_component(dir),
-        }
-    }
-
-    /// The SDK's folder under `guest-sdk/`.
-    fn sdk_folder(self) -> &'static str {
-        match self {
-            Self::Python => "python",
-            Self::JavaScript => "js",
-        }
-    }
-
-    fn toolchain_version(self) -> &'static str {
-        match self {
-            Self::Python => python::COMPONENTIZE_PY_VERSION,
-            Self::JavaScript => javascript::PACKAGE_LOCK,
-        }
-    }
-
-    fn install(self, toolchains: &Path) -> Result<PathBuf, String> {
-        match self {
-            Self::Python => python::install_componentize_py(toolchains),
-            Self::JavaScript => javascript::install_componentize_js(toolchains),
-        }
-    }
-
-    fn componentize(
-        self,
-        toolchain: &Path,
-        wit: &Path,
-        sdk: &Path,
-        dir: &Path,
-        out: &Path,
-    ) -> Result<(), String> {
-        match self {
-            Self::Python => python::componentize(toolchain, wit, sdk, dir, out),
-            Self::JavaScript => javascript::componentize(toolchain, wit, sdk, dir, out),
-        }
-    }
-}
+use crate::guest::GuestLanguage;
 
 /// Build every directory of `dir` (each must hold the language's `app` file; its name is
 /// the componentId) and return `(componentId, .wasm)` sorted by id. A missing `dir` has none.
 pub fn build_guest_components(
     root: &Path,
     dir: &Path,
-    language: Language,
+    language: GuestLanguage,
 ) -> Vec<(String, PathBuf)> {
     let wit = root.join("wit");
     let sdk = root.join("guest-sdk").join(language.sdk_folder());
@@ -101,7 +41,7 @@ pub fn build_guest_components(
         if !path.is_dir() {
             continue;
         }
-        if !language.is_component(&path) {
+        if GuestLanguage::of(&path) != Some(language) {
             fail(format!(
                 "{} is not a component: it has no {}",
                 path.display(),
@@ -166,7 +106,7 @@ pub fn build_guest_components(
 
 /// A hash of every file under `paths` (relative names and contents, `__pycache__` left
 /// out) and of the toolchain's version.
-fn stamp_of(language: Language, paths: &[&Path]) -> u64 {
+fn stamp_of(language: GuestLanguage, paths: &[&Path]) -> u64 {
     let mut hasher = DefaultHasher::new();
     language.toolchain_version().hash(&mut hasher);
     for path in paths {

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{guest_files, javascript, python};
+use super::guest::GuestLanguage;
+use super::guest_files;
 use crate::deploy::manifest::is_component_id;
 
 /// The target every component is built for.
@@ -60,8 +61,7 @@ pub enum BuildError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Rust,
-    Python,
-    JavaScript,
+    Guest(GuestLanguage),
 }
 
 /// A component's source directory, as its build describes it.
@@ -79,11 +79,8 @@ pub struct CrateInfo {
 /// or take a directory with `app.py` (`app.js`) as a Python (JavaScript) component named
 /// after the directory.
 pub fn inspect(dir: &Path) -> Result<CrateInfo, BuildError> {
-    if python::is_python_component(dir) {
-        return guest_component(dir, Language::Python);
-    }
-    if javascript::is_javascript_component(dir) {
-        return guest_component(dir, Language::JavaScript);
+    if let Some(guest) = GuestLanguage::of(dir) {
+        return guest_component(dir, guest);
     }
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
@@ -165,7 +162,7 @@ fn crate_info(dir: &Path, manifest: &Path, metadata: &Value) -> Result<CrateInfo
     })
 }
 
-fn guest_component(dir: &Path, language: Language) -> Result<CrateInfo, BuildError> {
+fn guest_component(dir: &Path, guest: GuestLanguage) -> Result<CrateInfo, BuildError> {
     let absolute = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     let name = absolute
         .file_name()
@@ -173,14 +170,14 @@ fn guest_component(dir: &Path, language: Language) -> Result<CrateInfo, BuildErr
         .unwrap_or_default();
     if !is_component_id(name) {
         return Err(BuildError::Guest(format!(
-            "{}: a {language:?} component is named after its directory, and '{name}' is not a \
+            "{}: a {guest:?} component is named after its directory, and '{name}' is not a \
              valid componentId (letters, digits, '-', '_', '.')",
             dir.display()
         )));
     }
     Ok(CrateInfo {
         dir: dir.to_owned(),
-        language,
+        language: Language::Guest(guest),
         component_id: name.to_owned(),
         wasm: dir.join("target").join(format!("{name}.wasm")),
     })
@@ -189,8 +186,8 @@ fn guest_component(dir: &Path, language: Language) -> Result<CrateInfo, BuildErr
 /// Build `krate`: a crate in release mode for [`TARGET`], installing the target first
 /// when missing; a Python or JavaScript directory with its language's toolchain.
 pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
-    if krate.language != Language::Rust {
-        return build_guest(krate);
+    if let Language::Guest(guest) = krate.language {
+        return build_guest(krate, guest);
     }
     ensure_target(&krate.dir)?;
     let mut cargo = Command::new("cargo");
@@ -217,7 +214,7 @@ pub fn build(krate: &CrateInfo) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn build_guest(source: &CrateInfo) -> Result<(), BuildError> {
+fn build_guest(source: &CrateInfo, guest: GuestLanguage) -> Result<(), BuildError> {
     let cache = guest_files::cache_dir().ok_or(BuildError::NoCacheDir)?;
     let in_cache = |name, files| {
         guest_files::materialize(&cache, name, files).map_err(|source| BuildError::Cache {
@@ -226,23 +223,17 @@ fn build_guest(source: &CrateInfo) -> Result<(), BuildError> {
         })
     };
     let wit = in_cache("wit", guest_files::WIT)?;
+    let (sdk_name, sdk_files) = guest_files::sdk(guest);
+    let sdk = in_cache(sdk_name, sdk_files)?;
     if let Some(parent) = source.wasm.parent() {
         std::fs::create_dir_all(parent).map_err(|err| {
             BuildError::Guest(format!("cannot create {}: {err}", parent.display()))
         })?;
     }
-    let built = if source.language == Language::Python {
-        let sdk = in_cache("python-sdk", guest_files::PYTHON_SDK)?;
-        python::install_componentize_py(&cache).and_then(|toolchain| {
-            python::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
-        })
-    } else {
-        let sdk = in_cache("js-sdk", guest_files::JS_SDK)?;
-        javascript::install_componentize_js(&cache).and_then(|toolchain| {
-            javascript::componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm)
-        })
-    };
-    built.map_err(BuildError::Guest)
+    guest
+        .install(&cache)
+        .and_then(|toolchain| guest.componentize(&toolchain, &wit, &sdk, &source.dir, &source.wasm))
+        .map_err(BuildError::Guest)
 }
 
 /// Is the target's standard library in the toolchain that builds in `dir`? If not, add it

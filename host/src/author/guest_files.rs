@@ -6,6 +6,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use super::guest::GuestLanguage;
+
 /// `wit/`, as this host speaks it.
 pub const WIT: &[(&str, &str)] = &[
     ("ingress.wit", include_str!("../../../wit/ingress.wit")),
@@ -63,6 +65,14 @@ pub const JS_SDK: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/js/sluice/index.d.ts"),
     ),
 ];
+
+/// The name in the cache and the files of `guest`'s SDK.
+pub fn sdk(guest: GuestLanguage) -> (&'static str, &'static [(&'static str, &'static str)]) {
+    match guest {
+        GuestLanguage::Python => ("python-sdk", PYTHON_SDK),
+        GuestLanguage::JavaScript => ("js-sdk", JS_SDK),
+    }
+}
 
 /// Write `files` into `cache/<name>-<hash of the files>` unless that directory exists, and
 /// return it. A directory per content means an older build's files are never reused.

@@ -25,9 +25,12 @@ pub const APP_MODULE: &str = "app";
 const RUN_COMPONENTIZE_PY: &str = "import sys; from componentize_py import script; \
     sys.argv[0] = 'componentize-py'; sys.exit(script())";
 
+/// The file that makes a directory a Python component.
+pub const APP_FILE: &str = "app.py";
+
 /// Is `dir` a Python component (it holds `app.py`)?
 pub fn is_python_component(dir: &Path) -> bool {
-    dir.join(format!("{APP_MODULE}.py")).is_file()
+    dir.join(APP_FILE).is_file()
 }
 
 /// The WIT world a Python component is built for: `actor` when `app.py` exports an actor
