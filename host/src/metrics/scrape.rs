@@ -60,7 +60,7 @@ impl prometheus_client::collector::Collector for Collector {
         gauge(
             &mut encoder,
             "instances_capacity",
-            "Instances admitted at once (maxInstances, or fewer where the machine cannot hold it)",
+            "Instances admitted at once (maxInstances, or fewer where the machine cannot hold it; unset, what the machine holds)",
             runtime.instance_cap() as usize,
         )?;
         let refusals = ConstCounter::new(runtime.refusals());
