@@ -37,11 +37,15 @@ pub fn unreachable(test: &str, service: &str, why: &str) {
 }
 
 /// The `sluice` binary, built for this test run.
+///
+/// Built the way `cargo test --workspace` builds it for `sluice-host`'s own tests, so under
+/// that command it is already fresh: a plain `cargo build -p sluice-host` resolves other
+/// features and compiled a second copy of the host and its dependencies (2 minutes in CI).
 pub fn sluice_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "sluice-host", "--bin", "sluice"])
+            .args(["test", "--quiet", "--workspace", "--no-run"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo build runs");
