@@ -16,7 +16,8 @@
 //! keepaliveSeconds: 30          # ':keepalive' comment after this much silence on a stream
 //! maxInstances: 1000            # concurrent instances (connections); over it: 503. Absent: as
 //!                               #   many as this machine holds (vm.max_map_count, open files,
-//!                               #   1 MiB of available memory each), logged at start
+//!                               #   1 MiB of available memory each), logged at start, and each
+//!                               #   connection takes its component's data from the memory left
 //! memoryPerInstanceMiB: 64      # linear memory per instance
 //! cpuPerCallMs: 100             # CPU time per call into a component
 //! maxBodyBytes: 1048576         # request body limit; over it: 413

@@ -408,19 +408,27 @@ fn each_languages_component_is_counted_at_deploy() {
         ..Default::default()
     })
     .expect("runtime");
-    for (id, core_instances) in [("hello", 3), ("py-hello", 14), ("js-hello", 4)] {
+    // Counted at their data, at least 1 MiB: Rust's 16 KB, JavaScript's 2.8 MB, Python's
+    // 11.5 MB (as built today; the ranges leave the SDKs room to change).
+    for (id, core_instances, memory_kib) in [
+        ("hello", 3, 1024..=1024),
+        ("py-hello", 14, 8 << 10..=16 << 10),
+        ("js-hello", 4, 2 << 10..=4 << 10),
+    ] {
         let wasm = sluice::deploy::demo::COMPONENTS
             .iter()
             .find(|(component, _)| *component == id)
             .map(|(_, wasm)| *wasm)
             .expect("in the demo");
         let needs = runtime.prepare(wasm).expect("prepares").needs;
+        assert!(memory_kib.contains(&needs.memory_kib), "{id}: {needs:?}");
         assert_eq!(
             needs,
             sluice::runtime::Needs {
                 core_instances,
                 memories: 1,
-                tables: 2
+                tables: 2,
+                memory_kib: needs.memory_kib,
             },
             "{id}"
         );

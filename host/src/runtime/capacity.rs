@@ -33,7 +33,7 @@ const HOST_MAPS: u64 = 4096;
 const HOST_FILES: u64 = 256;
 /// Memory counted per connection when `maxInstances` is not set: about ten times what an idle
 /// SSE connection of a Rust component holds (98 KiB, BENCHMARKS.md), for buffers, bursts and
-/// busier components. A Python instance holds about 7 MiB: set `maxInstances` for those.
+/// busier components. Components with more data are counted at their data (see `needs`).
 pub const AUTO_MEMORY_PER_INSTANCE: u64 = 1 << 20;
 /// Instances admitted without `maxInstances` where the machine's limits cannot be read.
 pub const FALLBACK_INSTANCES: u32 = 1000;
@@ -53,7 +53,7 @@ pub struct Headroom {
     /// Files the process holds open already.
     pub files_in_use: u64,
     /// Memory available to this process: the kernel's `MemAvailable`, or less where its
-    /// cgroup's `memory.max` leaves less; `None` where unknown.
+    /// cgroup's limit leaves less; `None` where unknown.
     pub memory_available: Option<u64>,
 }
 
@@ -88,23 +88,39 @@ fn mem_available() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// What this process's cgroup (v2) may still allocate under its `memory.max`; `None` when it
-/// has no limit or is not in one.
+/// What this process's cgroup may still allocate under its limit (v2 `memory.max`, v1
+/// `memory.limit_in_bytes`); `None` when it has no limit or is not in one.
 fn cgroup_memory_left() -> Option<u64> {
     let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = membership
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))?;
-    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-    let read = |name: &str| -> Option<u64> {
+    let read = |dir: &std::path::Path, name: &str| -> Option<u64> {
         std::fs::read_to_string(dir.join(name))
             .ok()?
             .trim()
             .parse()
             .ok()
     };
-    // `memory.max` reads `max` when unlimited, which does not parse.
-    Some(read("memory.max")?.saturating_sub(read("memory.current").unwrap_or(0)))
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    membership.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            // v2: `memory.max` reads `max` when unlimited, which does not parse.
+            let dir = root.join(path);
+            let limit = read(&dir, "memory.max")?;
+            Some(limit.saturating_sub(read(&dir, "memory.current").unwrap_or(0)))
+        } else if controllers
+            .split(',')
+            .any(|controller| controller == "memory")
+        {
+            // v1: no limit reads as a number near 2^63.
+            let dir = root.join("memory").join(path);
+            let limit = read(&dir, "memory.limit_in_bytes")?;
+            Some(limit.saturating_sub(read(&dir, "memory.usage_in_bytes").unwrap_or(0)))
+        } else {
+            None
+        }
+    })
 }
 
 /// How many instances the pool holds and admission allows, and why.
@@ -124,6 +140,9 @@ pub struct Sizing {
     pub allowed_by_files: Option<u64>,
     /// Connections the available memory allows at [`AUTO_MEMORY_PER_INSTANCE`] each, if known.
     pub allowed_by_memory: Option<u64>,
+    /// Sized from the machine: the memory available for instances, which connections
+    /// reserve from by their components' data (see `needs`).
+    pub memory_budget: Option<u64>,
 }
 
 impl Sizing {
@@ -189,6 +208,9 @@ pub fn size(
         allowed_by_maps,
         allowed_by_files,
         allowed_by_memory,
+        memory_budget: headroom
+            .memory_available
+            .filter(|_| max_instances.is_none()),
     }
 }
 
@@ -314,6 +336,17 @@ mod tests {
         assert!(stock.memory_images);
         assert!(!stock.is_limited(), "nothing configured, nothing cut");
         assert_eq!(stock.allowed_by_memory, Some(20_480));
+        assert_eq!(stock.memory_budget, Some(20 << 30));
+        let set = size(
+            Some(1000),
+            64,
+            RESERVED,
+            &headroom(Some(65_530), Some(20_000)),
+        );
+        assert_eq!(
+            set.memory_budget, None,
+            "maxInstances set: no memory budget"
+        );
 
         let roomy = size(None, 64, RESERVED, &headroom(Some(1 << 24), Some(1 << 20)));
         assert_eq!(roomy.instances, 20_480, "memory binds");

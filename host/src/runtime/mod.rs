@@ -155,7 +155,7 @@ impl Runtime {
         spawn_epoch_ticker(&engine);
         Ok(Self {
             slots: Arc::new(Semaphore::new(sizing.instances as usize)),
-            budget: needs::Budget::for_slots(sizing.instances),
+            budget: needs::Budget::new(sizing.instances, sizing.memory_budget),
             instance_cap: sizing.instances,
             refusals: AtomicU64::new(0),
             actor_slots: Arc::new(Semaphore::new(ACTOR_INSTANCES as usize)),
@@ -376,9 +376,11 @@ fn log_sizing(sizing: &capacity::Sizing) {
             connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
             connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
             connections_allowed_by_memory = ?sizing.allowed_by_memory,
+            memory_budget_bytes = ?sizing.memory_budget,
             "maxInstances not set: admitting as many instances as this machine holds, the \
              least of what vm.max_map_count, the open-file limit and the available memory (at \
-             {mib_per_instance} MiB a connection) allow"
+             {mib_per_instance} MiB a connection) allow; each connection also takes its \
+             component's data (at least {mib_per_instance} MiB) from the memory budget"
         ),
         Some(max_instances) if sizing.is_limited() => tracing::warn!(
             max_instances,
