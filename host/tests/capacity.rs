@@ -6,6 +6,7 @@
 //! production, and a crash would show as its exit.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,17 @@ fn serve_logging(config: &str, level: &str) -> (Server, SocketAddr, SocketAddr) 
     let dir = tempfile::tempdir().expect("temp dir");
     sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
         .expect("demo");
+    spawn(dir, config, level, None)
+}
+
+/// Serve `dir` with `config` as its `sluice.yaml`, logging at `level`, in `cgroup` if given
+/// (the host joins it before it starts).
+fn spawn(
+    dir: tempfile::TempDir,
+    config: &str,
+    level: &str,
+    cgroup: Option<&MemoryCgroup>,
+) -> (Server, SocketAddr, SocketAddr) {
     std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
     let free_port = || {
         TcpListener::bind("127.0.0.1:0")
@@ -64,7 +76,18 @@ fn serve_logging(config: &str, level: &str) -> (Server, SocketAddr, SocketAddr) 
     };
     let (addr, admin) = (free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("host.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut command = match cgroup {
+        Some(cgroup) => {
+            let mut joined = Command::new("sh");
+            joined
+                .args(["-c", r#"echo $$ > "$0/cgroup.procs" && exec "$@""#])
+                .arg(&cgroup.dir)
+                .arg(env!("CARGO_BIN_EXE_sluice"));
+            joined
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_sluice")),
+    };
+    let child = command
         .args(["serve", &dir.path().display().to_string()])
         .args(["--listen", &addr.to_string()])
         .args(["--admin-listen", &admin.to_string()])
@@ -74,6 +97,53 @@ fn serve_logging(config: &str, level: &str) -> (Server, SocketAddr, SocketAddr) 
         .spawn()
         .expect("sluice serve");
     (Server { child, dir }, addr, admin)
+}
+
+/// A memory cgroup of its own (v1 or v2), removed on drop; needs root.
+struct MemoryCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl MemoryCgroup {
+    /// A new cgroup under this process's own, limited to `bytes`; `None` where cgroups
+    /// cannot be made here.
+    fn create(name: &str, bytes: u64) -> Option<Self> {
+        let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let (parent, limit_file) = membership.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let path = path.trim_start_matches('/');
+            if controllers
+                .split(',')
+                .any(|controller| controller == "memory")
+            {
+                Some((
+                    Path::new("/sys/fs/cgroup/memory").join(path),
+                    "memory.limit_in_bytes",
+                ))
+            } else if controllers.is_empty() {
+                let dir = Path::new("/sys/fs/cgroup").join(path);
+                let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
+                enabled
+                    .split_whitespace()
+                    .any(|controller| controller == "memory")
+                    .then_some((dir, "memory.max"))
+            } else {
+                None
+            }
+        })?;
+        let dir = parent.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let cgroup = Self { dir };
+        std::fs::write(cgroup.dir.join(limit_file), bytes.to_string()).ok()?;
+        Some(cgroup)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }
 
 /// One HTTP/1.1 exchange's status line and headers; the connection stays open.
@@ -209,6 +279,91 @@ async fn without_max_instances_the_host_sizes_its_pool_from_the_machine_and_says
     if bounds.len() == 3 && bounds.iter().all(|&bound| bound > 5_000) {
         assert!(cap > 5_000, "{sized}");
     }
+}
+
+/// Sized from the machine, each connection also takes its component's data (a Python one:
+/// about 11 MB) from a memory budget of what the host's cgroup leaves. In a 2 GiB cgroup the
+/// host admits under 256 Python streams where its pool holds thousands of instances, answers
+/// the next with a 503, and admits again when one closes: memory runs out as a 503, not as
+/// the kernel's OOM killer.
+#[tokio::test(flavor = "multi_thread")]
+async fn sized_from_the_machine_python_streams_are_admitted_by_memory_then_503() {
+    const LIMIT: u64 = 2 << 30;
+    let Some(cgroup) = MemoryCgroup::create("sluice-capacity-test", LIMIT) else {
+        eprintln!("SKIPPED: cannot make a memory cgroup here (needs root and cgroups)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = "py-order-events";
+    for (relative, bytes) in sluice::deploy::demo::DEMO_FILES {
+        if *relative == format!("ingresses/{id}.yaml") {
+            std::fs::create_dir_all(dir.path().join("ingresses")).expect("folder");
+            std::fs::write(dir.path().join(relative), bytes).expect("ingress");
+        }
+    }
+    let (_, wasm) = sluice::deploy::demo::COMPONENTS
+        .iter()
+        .find(|(component, _)| *component == id)
+        .expect("in the demo");
+    std::fs::create_dir_all(dir.path().join("components")).expect("folder");
+    std::fs::write(dir.path().join(format!("components/{id}.wasm")), wasm).expect("wasm");
+    // A generous CPU budget: the test is about memory, and a debug host instantiates slowly.
+    let config = "store: sluice.db\ncpuPerCallMs: 60000\n";
+    let (mut server, addr, admin) = spawn(dir, config, "info", Some(&cgroup));
+    let start = wait_until_serving(&mut server, admin).await;
+    let cap = start["instanceCap"].as_u64().expect("instanceCap");
+    let log = server.log();
+    let sized = log
+        .lines()
+        .find(|line| line.contains("maxInstances not set"))
+        .unwrap_or_else(|| panic!("sized from the machine:\n{log}"));
+    let budget = logged_number(sized, "memory_budget_bytes").expect("a memory budget");
+    assert!(budget <= LIMIT, "the cgroup's limit binds: {sized}");
+    // Each stream is counted at 8–16 MiB (its component's data), and holds less.
+    let (fewest, most) = (budget / (16 << 20), budget / (8 << 20));
+    assert!(cap > most, "the pool alone would admit more: {sized}");
+
+    let path = |n: u64| format!("/ingress/api/py/orders/ORD-{n}/events");
+    let mut streams = Vec::new();
+    let refused = loop {
+        let n = streams.len() as u64;
+        assert!(n <= most, "admitted past the memory budget: {n} streams");
+        let opened = open(addr, &path(n), "text/event-stream")
+            .await
+            .unwrap_or_else(|err| panic!("stream {n}: {err}\n{}", tail(&server.log())));
+        match opened.status {
+            200 => streams.push(opened.reader),
+            503 => break opened,
+            status => panic!("stream {n}: {status}\n{}", tail(&server.log())),
+        }
+    };
+    let admitted = streams.len() as u64;
+    eprintln!("a memory budget of {budget} bytes admitted {admitted} Python streams; pool {cap}");
+    assert!(
+        admitted >= fewest,
+        "{admitted} streams in a budget of {budget} bytes"
+    );
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    server.assert_running();
+
+    // One closes: its share comes back.
+    streams.pop();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let again = open(addr, &path(admitted), "text/event-stream")
+            .await
+            .expect("stream");
+        if again.status == 200 {
+            break;
+        }
+        assert_eq!(again.status, 503);
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's memory never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.assert_running();
 }
 
 #[tokio::test(flavor = "multi_thread")]
