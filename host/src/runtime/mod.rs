@@ -33,8 +33,8 @@ const ACTOR_INSTANCES: u32 = 64;
 /// How often the epoch ticks; the CPU budget is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Guard pages after each linear memory; bounds checks are explicit, so one small region
-/// is enough to catch what slips past them.
+/// Guard region after each linear memory. With a reservation this small wasmtime checks
+/// the bounds of every access, so the guard only lets it skip checks on small offsets.
 const MEMORY_GUARD: u64 = 64 << 10;
 
 /// Limits for instances (SPEC S7).
