@@ -250,16 +250,24 @@ fn logged_number(line: &str, name: &str) -> Option<u64> {
     value.parse().ok()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_max_instances_the_host_sizes_its_pool_from_the_machine_and_says_why() {
-    let (mut server, _addr, admin) = serve_logging("", "info");
-    let start = wait_until_serving(&mut server, admin).await;
+/// Once `server` (started without `maxInstances`, logging at `info`) serves: its
+/// `instanceCap`, and the line its log says how it sized its pool in.
+async fn sized_from_the_machine(server: &mut Server, admin: SocketAddr) -> (u64, String) {
+    let start = wait_until_serving(server, admin).await;
     let cap = start["instanceCap"].as_u64().expect("instanceCap");
     let log = server.log();
     let sized = log
         .lines()
         .find(|line| line.contains("maxInstances not set"))
         .unwrap_or_else(|| panic!("the host says how it sized its pool:\n{log}"));
+    (cap, sized.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_max_instances_the_host_sizes_its_pool_from_the_machine_and_says_why() {
+    let (mut server, _addr, admin) = serve_logging("", "info");
+    let (cap, sized) = sized_from_the_machine(&mut server, admin).await;
+    let sized = sized.as_str();
     assert_eq!(logged_number(sized, "admitted"), Some(cap), "{sized}");
     let bounds: Vec<u64> = [
         "connections_allowed_by_vm_max_map_count",
@@ -310,13 +318,8 @@ async fn sized_from_the_machine_python_streams_are_admitted_by_memory_then_503()
     // A generous CPU budget: the test is about memory, and a debug host instantiates slowly.
     let config = "store: sluice.db\ncpuPerCallMs: 60000\n";
     let (mut server, addr, admin) = spawn(dir, config, "info", Some(&cgroup));
-    let start = wait_until_serving(&mut server, admin).await;
-    let cap = start["instanceCap"].as_u64().expect("instanceCap");
-    let log = server.log();
-    let sized = log
-        .lines()
-        .find(|line| line.contains("maxInstances not set"))
-        .unwrap_or_else(|| panic!("sized from the machine:\n{log}"));
+    let (cap, sized) = sized_from_the_machine(&mut server, admin).await;
+    let sized = sized.as_str();
     let budget = logged_number(sized, "memory_budget_bytes").expect("a memory budget");
     assert!(budget <= LIMIT, "the cgroup's limit binds: {sized}");
     // Each stream is counted at 8–16 MiB (its component's data), and holds less.
