@@ -2,6 +2,7 @@
 //! budget, a memory bomb traps at the memory limit, and cap exhaustion is refused, all
 //! while a healthy stream on the same host keeps delivering on time.
 
+mod cluster_support;
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -239,6 +240,72 @@ async fn a_loop_runs_for_the_cpu_budget_before_it_is_cut() {
         "cut after {took:?}, budget 300 ms"
     );
     host.assert_instances_released().await;
+}
+
+/// The OS may take the CPU from the host's thread, or stop the whole process, while a guest
+/// computes. The budget counts the guest's CPU, not that time. Twelve `work` requests (about
+/// 20 ms of computing each) while `sluice serve` is stopped for 150 ms at a time, longer than
+/// the 100 ms budget: before the budget's clock stopped charging such time, a stop in a
+/// call's first tick cut the healthy guest off with a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_is_not_charged_for_the_time_its_process_was_stopped() {
+    const REQUESTS: usize = 12;
+    let mut node = cluster_support::Node::spawn_with("maxInstances: 50\n", |dir| {
+        sluice_e2e::fixtures::LIMITS_HOSTILE
+            .write_to(dir)
+            .expect("fixture");
+        std::fs::write(dir.join("ingresses/hostile.yaml"), HOSTILE).expect("ingress");
+    });
+    node.wait_ready().await;
+    let pid = node.pid().expect("running").to_string();
+    let signal = move |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), pid.as_str()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let stopper = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let (mut stops, mut running) = (0u32, 3u64);
+            while !done.load(Ordering::Relaxed) {
+                signal("STOP");
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                signal("CONT");
+                stops += 1;
+                // Run for 3 to 25 ms, varied, so stops fall at every point of a call.
+                tokio::time::sleep(Duration::from_millis(running)).await;
+                running = 3 + (running * 7) % 23;
+            }
+            stops
+        }
+    });
+    let client = reqwest::Client::new();
+    let mut failed = Vec::new();
+    for n in 0..REQUESTS {
+        let response = client
+            .get(node.url("/ingress/api/hostile/work"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        if status != 200 || !body.starts_with(r#"{"event":"worked","data":"#) {
+            failed.push((n, status, body));
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let stops = stopper.await.expect("stopper");
+    assert!(
+        failed.is_empty(),
+        "{} of {REQUESTS} failed while the host was stopped {stops} times: {failed:?}\n{}",
+        failed.len(),
+        node.log()
+    );
+    assert!(stops as usize >= REQUESTS, "only {stops} stops");
 }
 
 #[tokio::test(flavor = "multi_thread")]

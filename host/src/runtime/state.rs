@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::EPOCH_TICK;
 use super::output::GuestOutput;
 use crate::capabilities::IngressContext;
 
@@ -84,6 +85,13 @@ impl InstanceState {
 /// After this much wall time, an activation is measured on the thread's CPU clock.
 const CONFIRM_AFTER: Duration = Duration::from_millis(1);
 
+/// The most wall time charged before that first reading. A guest that runs without a break
+/// reaches an epoch check within a tick of [`CONFIRM_AFTER`], so wall time beyond this is
+/// time its thread did not run it: the OS ran another thread, the hypervisor ran another
+/// machine, or the process was stopped. Charging it would cut off a well-behaved guest
+/// whose thread lost the CPU for a budget's length. A second tick allows for a late ticker.
+const MOST_UNCONFIRMED: Duration = CONFIRM_AFTER.saturating_add(EPOCH_TICK.saturating_mul(2));
+
 /// The time a guest has run since it started, read cheaply.
 ///
 /// The thread's CPU clock excludes time the OS gave to other threads, which the wall clock
@@ -92,9 +100,9 @@ const CONFIRM_AFTER: Duration = Duration::from_millis(1);
 /// timed on the monotonic clock. CPU time never exceeds wall time, so charging wall time
 /// errs towards charging more. The first epoch check (one tick at most) past
 /// [`CONFIRM_AFTER`] reads the thread's CPU clock once. From then on the guest is charged
-/// the wall time before that reading plus the CPU time since. Only a long-running guest
-/// pays for the system call, and it is charged for at most one tick of other threads'
-/// time. A guest only changes threads across a host call, and each host call starts a
+/// the wall time before that reading, at most [`MOST_UNCONFIRMED`], plus the CPU time
+/// since. Only a long-running guest pays for the system call, and it is charged for at most
+/// two ticks of other threads' time. A guest only changes threads across a host call, and each host call starts a
 /// new activation, so one activation runs on one thread.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GuestClock {
@@ -118,7 +126,7 @@ impl GuestClock {
         match self.confirmed {
             Some((cpu, before)) => before + cpu.elapsed(),
             None => {
-                let wall = self.started.elapsed();
+                let wall = self.started.elapsed().min(MOST_UNCONFIRMED);
                 if confirm && wall >= CONFIRM_AFTER {
                     self.confirmed = Some((ThreadCpu::now(), wall));
                 }
@@ -206,6 +214,26 @@ mod tests {
         let used = clock.used(true);
         assert!(used < BUDGET, "{used:?}: the sleep was charged");
         assert!(used >= before);
+    }
+
+    #[test]
+    fn time_the_thread_lost_before_the_first_tick_is_not_charged() {
+        // As if the thread had lost the CPU for 500 ms right after the guest started.
+        let started = Instant::now()
+            .checked_sub(Duration::from_millis(500))
+            .expect("the clock goes back 500 ms");
+        let mut clock = GuestClock {
+            started,
+            confirmed: None,
+        };
+        let used = clock.used(true);
+        assert!(
+            used <= MOST_UNCONFIRMED,
+            "{used:?}: the lost time was charged"
+        );
+        assert!(used < BUDGET, "{used:?}");
+        assert!(clock.confirmed.is_some(), "read on the CPU clock from here");
+        assert!(clock.used(false) < BUDGET, "nor when the guest pauses");
     }
 
     #[test]

@@ -257,10 +257,16 @@ pub struct Node {
 impl Node {
     /// Start a node serving the demo with `config` as its `sluice.yaml`; does not wait.
     pub fn spawn(config: &str) -> Self {
+        Self::spawn_with(config, |_| {})
+    }
+
+    /// Like [`Node::spawn`], with `add` writing more into the deploy directory first.
+    pub fn spawn_with(config: &str, add: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])
             .expect("demo");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
+        add(dir.path());
         let (addr, admin) = (free_port(), free_port());
         let log = dir.path().join("node.log");
         let child = Command::new(sluice_binary())
@@ -332,6 +338,11 @@ impl Node {
     /// `path` on the admin listener.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -11,6 +11,7 @@
 //! | `take-8-mib` | allocates 8 MiB in 1 MiB chunks, then yields `{"event":"took"}` |
 //! | `chatter` | prints 1,000 numbered lines to stdout, then yields `{"event":"said"}` |
 //! | `panic` | prints `about to give up` to stdout, then panics with `the component gave up` |
+//! | `work` | computes for about 20 ms (a fifth of the default budget), then yields `{"event":"worked"}` |
 //!
 //! The first four never end on their own: the host must cut the loop at the CPU budget and
 //! trap the hoard at the memory limit. Before the stream starts the client then gets a 500
@@ -38,6 +39,7 @@ fn handle(req: Request) -> Result<Stream, Error> {
             }
             Ok(Stream::once(Record::event("said")))
         }
+        "work" => Ok(Stream::once(Record::event("worked").data(work()))),
         "panic" => {
             println!("about to give up");
             panic!("the component gave up");
@@ -69,6 +71,16 @@ fn spin() -> Result<Stream, Error> {
     loop {
         turns = std::hint::black_box(turns.wrapping_add(1));
     }
+}
+
+/// About 20 ms of computing, all in one call: no attack, a guest the budget must let finish.
+fn work() -> u64 {
+    const TURNS: u64 = 20_000_000;
+    let mut sum: u64 = 0;
+    for turn in 0..TURNS {
+        sum = std::hint::black_box(sum.wrapping_mul(31).wrapping_add(turn));
+    }
+    sum
 }
 
 /// Take memory forever, touching every chunk so it is really committed.
