@@ -33,6 +33,10 @@ const ACTOR_INSTANCES: u32 = 64;
 /// How often the epoch ticks; the CPU budget is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Bytes of each table kept resident between instances: the one page a small component's
+/// table uses.
+const TABLE_KEEP_RESIDENT: usize = 4096;
+
 /// Guard region after each linear memory. With a reservation this small wasmtime checks
 /// the bounds of every access, so the guard only lets it skip checks on small offsets.
 const MEMORY_GUARD: u64 = 64 << 10;
@@ -124,7 +128,11 @@ impl Runtime {
             .total_core_instances(cap.saturating_mul(needs::CORE_INSTANCES_PER_SLOT))
             .total_memories(cap.saturating_mul(needs::MEMORIES_PER_SLOT))
             .total_tables(cap.saturating_mul(needs::TABLES_PER_SLOT))
-            .max_memory_size(config.max_memory);
+            .max_memory_size(config.max_memory)
+            // A reused slot's tables are zeroed with memset, not handed back to the kernel:
+            // otherwise each new instance faults its table page in again, and on a machine
+            // with more than one core every such fault also flushes the other cores' TLBs.
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
