@@ -268,7 +268,14 @@ impl Subscribers {
             publish(round).await;
             let mut arrivals = Vec::with_capacity(SUBSCRIBERS);
             while arrivals.len() < SUBSCRIBERS {
-                let (r, at) = self.seen.recv().await.expect("arrival");
+                // A stream that ended early would otherwise leave the bench waiting forever.
+                let next = tokio::time::timeout(Duration::from_secs(60), self.seen.recv());
+                let (r, at) = next.await.ok().flatten().unwrap_or_else(|| {
+                    panic!(
+                        "round {round}: {} of {SUBSCRIBERS} subscribers had the event after 60 s",
+                        arrivals.len()
+                    )
+                });
                 assert_eq!(r, round, "events arrive in rounds");
                 arrivals.push(at.duration_since(published));
             }
