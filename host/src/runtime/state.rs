@@ -102,8 +102,9 @@ const MOST_UNCONFIRMED: Duration = CONFIRM_AFTER.saturating_add(EPOCH_TICK.satur
 /// [`CONFIRM_AFTER`] reads the thread's CPU clock once. From then on the guest is charged
 /// the wall time before that reading, at most [`MOST_UNCONFIRMED`], plus the CPU time
 /// since. Only a long-running guest pays for the system call, and it is charged for at most
-/// two ticks of other threads' time. A guest only changes threads across a host call, and each host call starts a
-/// new activation, so one activation runs on one thread.
+/// two ticks of other threads' time. A guest changes threads only while a host call waits.
+/// The capabilities' calls start a new activation; WASI's do not, and CPU time read on
+/// another thread than the first reading's is not charged ([`ThreadCpu`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GuestClock {
     started: Instant,
