@@ -75,7 +75,7 @@ fn main() {
             .message("sku", "new", create(1_000_000), false)
             .await
             .expect("created");
-        let hot = hot["actorId"].as_str().expect("id").to_owned();
+        let hot = actor_id(&hot);
 
         let mut samples = Vec::with_capacity(SEQUENTIAL);
         for _ in 0..SEQUENTIAL {
@@ -96,8 +96,14 @@ fn main() {
                 .message("sku", "new", create(1_000_000), false)
                 .await
                 .expect("created");
-            ids.push(created["actorId"].as_str().expect("id").to_owned());
+            ids.push(actor_id(&created));
         }
         throughput("spread over 1,000 actors", actors, Arc::new(ids)).await;
     });
+}
+
+/// The `actorId` of an actor's response.
+fn actor_id(response: &str) -> String {
+    let response: serde_json::Value = serde_json::from_str(response).expect("JSON response");
+    response["actorId"].as_str().expect("id").to_owned()
 }

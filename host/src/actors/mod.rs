@@ -111,7 +111,7 @@ impl WasmActors {
         actor_id: &str,
         messages: Vec<ActorMessage>,
         preview: bool,
-    ) -> Result<Value, ActorError> {
+    ) -> Result<String, ActorError> {
         let kind = self
             .types
             .get(actor_type)
@@ -147,7 +147,7 @@ impl WasmActors {
                 }
                 Err(Attempt::Conflict(err)) => return Err(failed(&name, err)),
                 Err(Attempt::Failed(err)) => return Err(err),
-                Ok(response) => return Ok(response),
+                Ok(response) => return Ok(response.to_string()),
             }
         }
     }
@@ -217,7 +217,7 @@ impl WasmActors {
         actor_id: &str,
         messages: &[ActorMessage],
         preview: bool,
-    ) -> Result<Value, ActorError> {
+    ) -> Result<String, ActorError> {
         if actor_id.is_empty() {
             return Err(ActorError::NotFound(String::new()));
         }
@@ -253,7 +253,7 @@ impl WasmActors {
         snapshot: &Snapshot,
         messages: &[ActorMessage],
         preview: bool,
-    ) -> Result<Value, ActorError> {
+    ) -> Result<String, ActorError> {
         let name = format!("{actor_type}/{actor_id}");
         let context = ActorContext {
             actor_type: actor_type.to_owned(),
@@ -274,7 +274,7 @@ impl WasmActors {
             )));
         }
         let (data, errors) = results(&name, messages, outcome.results)?;
-        Ok(response(&name, actor_id, data, errors))
+        Ok(response(&name, actor_id, data, errors).to_string())
     }
 
     /// Run `messages` against `state` in a fresh instance of the actor's component; a trap
@@ -359,7 +359,7 @@ impl ActorBackend for WasmActors {
         actor_id: &'a str,
         messages: Vec<ActorMessage>,
         preview: bool,
-    ) -> BoxFuture<'a, Result<Value, ActorError>> {
+    ) -> BoxFuture<'a, Result<String, ActorError>> {
         Box::pin(self.deliver(actor_type, actor_id, messages, preview))
     }
 }

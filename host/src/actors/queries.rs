@@ -33,7 +33,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::backends::actors::{ActorError, ActorStoreError, VersionedState};
@@ -43,8 +42,8 @@ pub const MAX_ACTORS: usize = 10_000;
 /// How many distinct questions one version of one actor remembers answers to.
 pub const MAX_QUESTIONS: usize = 64;
 
-/// What a query batch produced: the caller's response, or why it failed.
-pub type Answer = Result<Value, ActorError>;
+/// What a query batch produced: the caller's response as JSON text, or why it failed.
+pub type Answer = Result<String, ActorError>;
 
 /// Whether a caller's answer was computed for it or shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

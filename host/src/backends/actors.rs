@@ -42,14 +42,16 @@ pub enum ActorError {
 /// Delivers messages to actors; implementations serialize messages per actor.
 pub trait ActorBackend: Send + Sync + 'static {
     /// Deliver `messages` in order, in one transaction. Returns the platform's response
-    /// shape `{actorId, paths, data: {<alias or type>: value}, errors: [...]}`.
+    /// shape `{actorId, paths, data: {<alias or type>: value}, errors: [...]}` as JSON
+    /// text: callers hand it on as it is (to a guest, to a client), so a query answer
+    /// shared by thousands of callers is serialized once, not once per caller.
     fn message<'a>(
         &'a self,
         actor_type: &'a str,
         actor_id: &'a str,
         messages: Vec<ActorMessage>,
         preview: bool,
-    ) -> BoxFuture<'a, Result<Value, ActorError>>;
+    ) -> BoxFuture<'a, Result<String, ActorError>>;
 }
 
 /// The backend of components that may not message actors (actors themselves).
@@ -62,7 +64,7 @@ impl ActorBackend for NoActors {
         _actor_id: &'a str,
         _messages: Vec<ActorMessage>,
         _preview: bool,
-    ) -> BoxFuture<'a, Result<Value, ActorError>> {
+    ) -> BoxFuture<'a, Result<String, ActorError>> {
         Box::pin(async move { Err(ActorError::UnknownType(actor_type.to_owned())) })
     }
 }

@@ -51,7 +51,7 @@ impl actors::Host for InstanceState {
             .await;
         self.start_cpu_budget();
         Ok(match outcome {
-            Ok(response) => Ok(response.to_string()),
+            Ok(response) => Ok(response),
             Err(BackendError::UnknownType(t)) => Err(ActorError::UnknownType(t)),
             Err(BackendError::NotFound(id)) => Err(ActorError::NotFound(id)),
             Err(BackendError::Failed(reason)) => Err(ActorError::Failed(reason)),

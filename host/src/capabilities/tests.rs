@@ -26,13 +26,13 @@ impl ActorBackend for EchoActors {
         actor_id: &'a str,
         messages: Vec<ActorMessage>,
         _preview: bool,
-    ) -> futures::future::BoxFuture<'a, Result<Value, BackendError>> {
+    ) -> futures::future::BoxFuture<'a, Result<String, BackendError>> {
         let data: serde_json::Map<String, Value> = messages
             .iter()
             .map(|m| (m.key().to_owned(), m.body.clone().unwrap_or(Value::Null)))
             .collect();
         Box::pin(async move {
-            Ok(json!({"actorId": actor_id, "paths": [], "data": data, "errors": []}))
+            Ok(json!({"actorId": actor_id, "paths": [], "data": data, "errors": []}).to_string())
         })
     }
 }
@@ -386,7 +386,7 @@ impl ActorBackend for Down {
         _actor_id: &'a str,
         _messages: Vec<ActorMessage>,
         _preview: bool,
-    ) -> futures::future::BoxFuture<'a, Result<Value, BackendError>> {
+    ) -> futures::future::BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(async {
             Err(BackendError::Unavailable(
                 "the actor store is unavailable".into(),

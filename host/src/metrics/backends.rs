@@ -98,7 +98,7 @@ impl ActorBackend for CountedActors {
         actor_id: &'a str,
         messages: Vec<ActorMessage>,
         preview: bool,
-    ) -> BoxFuture<'a, Result<Value, ActorError>> {
+    ) -> BoxFuture<'a, Result<String, ActorError>> {
         Box::pin(async move {
             let started = Instant::now();
             let outcome = self

@@ -231,7 +231,7 @@ async fn send_to_actor(app: &App, request: Request<Incoming>) -> Response<Body> 
         .message(actor_type, actor_id, messages, preview)
         .await
     {
-        Ok(response) => json_response(StatusCode::OK, response),
+        Ok(response) => json_text_response(StatusCode::OK, response),
         Err(err) => {
             let code = match err {
                 crate::backends::actors::ActorError::UnknownType(_)
@@ -245,10 +245,14 @@ async fn send_to_actor(app: &App, request: Request<Incoming>) -> Response<Body> 
 }
 
 fn json_response(status: StatusCode, value: Value) -> Response<Body> {
+    json_text_response(status, value.to_string())
+}
+
+fn json_text_response(status: StatusCode, text: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(respond::full(value.to_string().into()))
+        .body(respond::full(text.into()))
         .unwrap_or_default()
 }
 
