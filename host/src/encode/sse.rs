@@ -37,7 +37,7 @@
 
 use std::borrow::Cow;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 
 /// Why a value cannot be sent as an event; nothing was written.
@@ -77,9 +77,10 @@ pub fn encode_error(code: &str, message: &str, out: &mut BytesMut) {
     let mut error = serde_json::Map::new();
     error.insert("code".into(), Value::from(code));
     error.insert("message".into(), Value::from(message));
+    let error = Value::Object(error);
     Event {
         event: Some(Cow::Borrowed("error")),
-        data: Some(Value::Object(error).to_string()),
+        data: Some(&error),
         ..Event::default()
     }
     .write_to(out);
@@ -120,8 +121,8 @@ struct Event<'a> {
     id: Option<Cow<'a, str>>,
     retry: Option<u64>,
     fields: Vec<(&'a str, Cow<'a, str>)>,
-    /// Compact JSON.
-    data: Option<String>,
+    /// Written as compact JSON.
+    data: Option<&'a Value>,
 }
 
 impl<'a> Event<'a> {
@@ -213,9 +214,8 @@ impl<'a> Event<'a> {
         Ok(self)
     }
 
-    fn data(mut self, value: &Value) -> Self {
-        // Compact JSON escapes every control character, so data can never break a line.
-        self.data = Some(value.to_string());
+    fn data(mut self, value: &'a Value) -> Self {
+        self.data = Some(value);
         self
     }
 
@@ -247,8 +247,13 @@ impl<'a> Event<'a> {
         for (name, value) in &self.fields {
             line(name, value);
         }
-        if let Some(data) = &self.data {
-            line("data", data);
+        if let Some(data) = self.data {
+            // Straight into `out`: no string per event, grown from empty. Compact JSON
+            // escapes every control character, so data can never break a line; and a
+            // `Value` written to memory cannot fail.
+            out.extend_from_slice(b"data: ");
+            let _ = serde_json::to_writer((&mut *out).writer(), data);
+            out.extend_from_slice(b"\n");
         }
         out.extend_from_slice(b"\n");
     }

@@ -54,6 +54,9 @@ pub struct StreamSettings {
     pub draining: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
+/// Bytes set aside for a burst's encoding before its first record: one typical event.
+const BURST_START: usize = 512;
+
 /// Bursts buffered per stream between the component and the client.
 const BUFFERED_BURSTS: usize = 16;
 
@@ -285,7 +288,8 @@ fn pull(
         let id = id.clone();
         async move {
             let mut instance = instance?;
-            let mut out = BytesMut::new();
+            // Room for a typical event up front, rather than growing from empty.
+            let mut out = BytesMut::with_capacity(BURST_START);
             let batch = instance.next_batch(stream, BATCH).await;
             telemetry.guest_cpu(instance.take_cpu_time());
             match batch {
