@@ -105,10 +105,25 @@ async fn fan_out(nodes: &[&Node], publisher: &Node) {
         }
     }
     let pids: Vec<u32> = nodes.iter().map(|node| node.child.id()).collect();
+    let guest_cpu = async || {
+        let mut seconds = 0.0;
+        for node in nodes {
+            seconds += reqwest_like::Client::new(node.admin)
+                .guest_cpu_seconds()
+                .await;
+        }
+        seconds
+    };
+    let guest_before = guest_cpu().await;
     let publisher = reqwest_like::Client::new(publisher.admin);
     subscribers
         .rounds(&pids, async |round| publisher.publish(round).await)
         .await;
+    let per_event = (guest_cpu().await - guest_before) / rounds() as f64 / SUBSCRIBERS as f64;
+    println!(
+        "    inside guest calls (sluice_guest_cpu_seconds_total): {:.1} µs per delivered event",
+        per_event * 1e6
+    );
 }
 
 /// The same measurement against nchan (Debian's `libnginx-mod-nchan`, nginx's default worker

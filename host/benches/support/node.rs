@@ -146,6 +146,17 @@ pub mod reqwest_like {
             metrics["busSubscribers"].as_u64().unwrap_or(0) as usize
         }
 
+        /// `sluice_guest_cpu_seconds_total` summed over every ingress: the time guests ran,
+        /// host calls they waited in excluded.
+        pub async fn guest_cpu_seconds(&self) -> f64 {
+            let response = self.call("GET", "/metrics", "").await;
+            response
+                .lines()
+                .filter(|line| line.starts_with("sluice_guest_cpu_seconds_total{"))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        }
+
         pub async fn publish(&self, round: usize) {
             let body = serde_json::json!({"topic": "actors/order/ORD-F", "event": "checkpoint", "data": {"round": round}});
             let response = self
