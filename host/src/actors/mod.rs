@@ -105,6 +105,8 @@ impl WasmActors {
         names
     }
 
+    /// A batch that may change the actor: one at a time per actor, in one transaction.
+    /// Query batches take [`Self::query`] instead.
     async fn deliver(
         &self,
         actor_type: &str,
@@ -116,12 +118,6 @@ impl WasmActors {
             .types
             .get(actor_type)
             .ok_or_else(|| ActorError::UnknownType(actor_type.to_owned()))?;
-        // `new` creates an actor, which no query batch can: it takes the ordinary path.
-        if actor_id != "new" && kind.only_queries(&messages) {
-            return self
-                .query(kind, actor_type, actor_id, &messages, preview)
-                .await;
-        }
         let actor_id = match actor_id {
             "new" => uuid::Uuid::new_v4().to_string(),
             "" => return Err(ActorError::NotFound(String::new())),
@@ -227,15 +223,20 @@ impl WasmActors {
             .snapshot(&name, self.store.read(actor_type, actor_id))
             .await
             .map_err(|err| failed(&name, err))?;
-        let question = json!([
-            preview,
-            messages
-                .iter()
-                .map(|m| json!([m.message_type, m.alias, m.body]))
-                .collect::<Vec<_>>()
-        ])
-        .to_string();
-        let run = self.run_query(kind, actor_type, actor_id, &snapshot, messages, preview);
+        // What makes two batches the same question, written straight to text: every
+        // viewer asks on every change, so no `Value` tree is built for it.
+        let batch: Vec<_> = messages
+            .iter()
+            .map(|m| (&m.message_type, &m.alias, &m.body))
+            .collect();
+        let question = serde_json::to_string(&(preview, batch))
+            .map_err(|err| ActorError::Failed(format!("actor {name}: unusable query: {err}")))?;
+        // Boxed only when it runs, once per question and version. Held inline, it would
+        // make every caller's future as large as an actor call, and that future is boxed
+        // and moved on each of 10,000 viewers' calls.
+        let run = async {
+            Box::pin(self.run_query(kind, actor_type, actor_id, &snapshot, messages, preview)).await
+        };
         let (answer, source) = self.queries.answer(&snapshot, question, run).await;
         if let Some(count) = &self.count_query {
             count(actor_type, source);
@@ -360,7 +361,18 @@ impl ActorBackend for WasmActors {
         messages: Vec<ActorMessage>,
         preview: bool,
     ) -> BoxFuture<'a, Result<String, ActorError>> {
-        Box::pin(self.deliver(actor_type, actor_id, messages, preview))
+        // Queries are the hot path (every viewer of an actor calls on each of its changes),
+        // so their future stays small: the write path's holds a lock, a transaction and an
+        // instance call. `new` creates an actor, which no query batch can.
+        match self.types.get(actor_type) {
+            Some(kind) if actor_id != "new" && kind.only_queries(&messages) => {
+                Box::pin(async move {
+                    self.query(kind, actor_type, actor_id, &messages, preview)
+                        .await
+                })
+            }
+            _ => Box::pin(self.deliver(actor_type, actor_id, messages, preview)),
+        }
     }
 }
 
