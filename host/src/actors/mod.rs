@@ -109,15 +109,12 @@ impl WasmActors {
     /// Query batches take [`Self::query`] instead.
     async fn deliver(
         &self,
+        kind: &ActorType,
         actor_type: &str,
         actor_id: &str,
         messages: Vec<ActorMessage>,
         preview: bool,
     ) -> Result<String, ActorError> {
-        let kind = self
-            .types
-            .get(actor_type)
-            .ok_or_else(|| ActorError::UnknownType(actor_type.to_owned()))?;
         let actor_id = match actor_id {
             "new" => uuid::Uuid::new_v4().to_string(),
             "" => return Err(ActorError::NotFound(String::new())),
@@ -364,14 +361,18 @@ impl ActorBackend for WasmActors {
         // Queries are the hot path (every viewer of an actor calls on each of its changes),
         // so their future stays small: the write path's holds a lock, a transaction and an
         // instance call. `new` creates an actor, which no query batch can.
-        match self.types.get(actor_type) {
-            Some(kind) if actor_id != "new" && kind.only_queries(&messages) => {
-                Box::pin(async move {
-                    self.query(kind, actor_type, actor_id, &messages, preview)
-                        .await
-                })
-            }
-            _ => Box::pin(self.deliver(actor_type, actor_id, messages, preview)),
+        let Some(kind) = self.types.get(actor_type) else {
+            return Box::pin(std::future::ready(Err(ActorError::UnknownType(
+                actor_type.to_owned(),
+            ))));
+        };
+        if actor_id != "new" && kind.only_queries(&messages) {
+            Box::pin(async move {
+                self.query(kind, actor_type, actor_id, &messages, preview)
+                    .await
+            })
+        } else {
+            Box::pin(self.deliver(kind, actor_type, actor_id, messages, preview))
         }
     }
 }

@@ -54,9 +54,6 @@ pub struct StreamSettings {
     pub draining: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
-/// Bytes set aside for a burst's encoding before its first record: one typical event.
-const BURST_START: usize = 512;
-
 /// Bursts buffered per stream between the component and the client.
 const BUFFERED_BURSTS: usize = 16;
 
@@ -288,13 +285,15 @@ fn pull(
         let id = id.clone();
         async move {
             let mut instance = instance?;
-            // Room for a typical event up front, rather than growing from empty.
-            let mut out = BytesMut::with_capacity(BURST_START);
+            let mut out = BytesMut::new();
             let batch = instance.next_batch(stream, BATCH).await;
             telemetry.guest_cpu(instance.take_cpu_time());
             match batch {
                 Ok(records) if records.is_empty() => None,
                 Ok(records) => {
+                    // Sized once from the records (an event is about as long as its JSON),
+                    // not grown from empty, and only now: an idle stream holds no buffer.
+                    out.reserve(records.iter().map(|record| record.len() + 16).sum());
                     for record in &records {
                         encode_record(record, &mut out, &id);
                     }
