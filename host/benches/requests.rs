@@ -39,16 +39,20 @@ fn main() {
         println!("hello, {CLIENTS} concurrent clients:");
 
         run_clients(node.addr, WARM_UP, sse_connection).await;
-        let took = Measured::run(pid, || run_clients(node.addr, CONNECTIONS, sse_connection)).await;
+        let (took, latencies) =
+            Measured::run(pid, || run_clients(node.addr, CONNECTIONS, sse_connection)).await;
         took.print(
             "new SSE connections (connect, first event, close)",
             CONNECTIONS,
             "connection",
         );
+        support::report("    connect until the first event", latencies);
 
         run_clients(node.addr, WARM_UP, json_requests).await;
-        let took = Measured::run(pid, || run_clients(node.addr, REQUESTS, json_requests)).await;
+        let (took, latencies) =
+            Measured::run(pid, || run_clients(node.addr, REQUESTS, json_requests)).await;
         took.print("JSON requests (keep-alive)", REQUESTS, "request");
+        support::report("    request until the whole response", latencies);
     });
 }
 
@@ -60,14 +64,16 @@ struct Measured {
 }
 
 impl Measured {
-    async fn run<F: Future<Output = ()>>(pid: u32, body: impl FnOnce() -> F) -> Self {
+    /// Measure `body`, passing on what it returns.
+    async fn run<T, F: Future<Output = T>>(pid: u32, body: impl FnOnce() -> F) -> (Self, T) {
         let (cpu, faults, started) = (cpu_time(&[pid]), minor_faults(pid), Instant::now());
-        body().await;
-        Self {
+        let output = body().await;
+        let measured = Self {
             wall: started.elapsed(),
             cpu: cpu_time(&[pid]) - cpu,
             faults: minor_faults(pid) - faults,
-        }
+        };
+        (measured, output)
     }
 
     fn print(&self, what: &str, count: usize, each: &str) {
@@ -90,18 +96,24 @@ fn minor_faults(pid: u32) -> u64 {
 }
 
 /// `total` units of work shared by [`CLIENTS`] clients, each running `client` until the
-/// shared count runs out.
-async fn run_clients<F>(addr: SocketAddr, total: usize, client: fn(SocketAddr, Arc<Work>) -> F)
+/// shared count runs out; how long each unit took.
+async fn run_clients<F>(
+    addr: SocketAddr,
+    total: usize,
+    client: fn(SocketAddr, Arc<Work>) -> F,
+) -> Vec<Duration>
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: Future<Output = Vec<Duration>> + Send + 'static,
 {
     let work = Arc::new(Work(AtomicUsize::new(total)));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| tokio::spawn(client(addr, work.clone())))
         .collect();
+    let mut latencies = Vec::with_capacity(total);
     for client in clients {
-        client.await.expect("client");
+        latencies.extend(client.await.expect("client"));
     }
+    latencies
 }
 
 /// Units of work left, taken one at a time by the clients.
@@ -117,11 +129,13 @@ impl Work {
     }
 }
 
-async fn sse_connection(addr: SocketAddr, work: Arc<Work>) {
+async fn sse_connection(addr: SocketAddr, work: Arc<Work>) -> Vec<Duration> {
     let request =
         format!("GET {PATH} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n");
     let mut buffer = vec![0u8; 4096];
+    let mut latencies = Vec::new();
     while work.take() {
+        let started = Instant::now();
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut seen = 0;
@@ -134,14 +148,18 @@ async fn sse_connection(addr: SocketAddr, work: Arc<Work>) {
             }
             assert!(seen < buffer.len(), "no event in the first 4 KiB");
         }
+        latencies.push(started.elapsed());
     }
+    latencies
 }
 
-async fn json_requests(addr: SocketAddr, work: Arc<Work>) {
+async fn json_requests(addr: SocketAddr, work: Arc<Work>) -> Vec<Duration> {
     let request = format!("GET {PATH} HTTP/1.1\r\nhost: bench\r\naccept: application/json\r\n\r\n");
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut buffer = Vec::with_capacity(4096);
+    let mut latencies = Vec::new();
     while work.take() {
+        let started = Instant::now();
         stream.write_all(request.as_bytes()).await.expect("write");
         let response = read_response(&mut stream, &mut buffer).await;
         assert!(
@@ -149,7 +167,9 @@ async fn json_requests(addr: SocketAddr, work: Arc<Work>) {
             "{}",
             String::from_utf8_lossy(&response)
         );
+        latencies.push(started.elapsed());
     }
+    latencies
 }
 
 /// One whole response with a `content-length` body; `buffer` keeps what came after it.
