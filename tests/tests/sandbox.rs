@@ -164,3 +164,24 @@ async fn the_clock_is_allowed() {
     let seen = report["found"].as_u64().expect("seconds");
     assert!(now.abs_diff(seen) < 60, "guest clock {seen}, host {now}");
 }
+
+/// Every connection gets a fresh instance: however the pool reset the slot an earlier
+/// instance used (its written pages are restored in place, not handed back to the kernel),
+/// nothing that instance wrote is left, in the memory image or beyond it.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_instance_finds_what_an_earlier_one_wrote() {
+    let host = host().await;
+    let fresh =
+        serde_json::json!({ "earlierRuns": 0, "imageChanged": false, "zeroedChanged": false });
+    // One after another, so each takes the slot the one before it freed.
+    for _ in 0..20 {
+        let report = probe(&host, "leftovers", &[]).await;
+        assert_eq!(report["found"], fresh, "{report}");
+        assert_eq!(report["outcome"], "refused", "{report}");
+    }
+    // Then several at once, over slots earlier ones used.
+    let reports = futures::future::join_all((0..8).map(|_| probe(&host, "leftovers", &[]))).await;
+    for report in reports {
+        assert_eq!(report["found"], fresh, "{report}");
+    }
+}

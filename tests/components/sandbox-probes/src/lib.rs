@@ -18,11 +18,13 @@
 //! | `dns` | `("localhost", 80).to_socket_addrs()` | it fails |
 //! | `exit` | `std::process::exit(code)` (default 0) | never returns |
 //! | `clock` | `SystemTime::now()`; `found` is Unix seconds | never (allowed) |
+//! | `leftovers` | reads statics an earlier instance would have changed, then changes them | it finds them as built |
 //!
 //! `outcome` is the component's own reading; tests check `found` and the absence of side
 //! effects themselves. An unknown probe is a 400.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sluice_sdk::{Error, Request, Stream, Value, json};
@@ -58,6 +60,7 @@ fn handle(req: Request) -> Result<Stream, Error> {
             let code = req.optional_param::<i32>("code")?.unwrap_or(0);
             std::process::exit(code)
         }
+        "leftovers" => leftovers(),
         "clock" => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH);
             json!({ "outcome": "allowed", "found": now.map_or(0, |since| since.as_secs()) })
@@ -74,6 +77,31 @@ fn handle(req: Request) -> Result<Stream, Error> {
         record.extend(report);
     }
     Ok(Stream::once(record))
+}
+
+/// Pages of the memory image (`.data`), built non-zero.
+static IMAGE: Mutex<[u8; 3 * 4096]> = Mutex::new([0x5a; 3 * 4096]);
+/// Pages outside the image (`.bss`), built zero.
+static ZEROED: Mutex<[u8; 3 * 4096]> = Mutex::new([0; 3 * 4096]);
+/// Instances that ran this probe in this memory before.
+static RUNS: Mutex<u32> = Mutex::new(0);
+
+/// `refused` when the statics are as built (a fresh instance's memory), `allowed` when an
+/// earlier instance's writes are still there; then write over all of them.
+fn leftovers() -> Value {
+    let mut image = IMAGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut zeroed = ZEROED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut runs = RUNS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let found = json!({
+        "earlierRuns": *runs,
+        "imageChanged": image.iter().any(|&byte| byte != 0x5a),
+        "zeroedChanged": zeroed.iter().any(|&byte| byte != 0),
+    });
+    image.fill(0xa5);
+    zeroed.fill(0xff);
+    *runs += 1;
+    let fresh = found == json!({ "earlierRuns": 0, "imageChanged": false, "zeroedChanged": false });
+    json!({ "outcome": if fresh { "refused" } else { "allowed" }, "found": found })
 }
 
 /// `refused` with the error, or `allowed` with what was obtained.
