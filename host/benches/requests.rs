@@ -9,15 +9,21 @@
 //! For each: the rate, the server's CPU time per connection or request, and its minor page
 //! faults per connection or request (a reused pool slot whose pages stayed mapped takes none).
 //! `SLUICE_BENCH_BIN` runs another `sluice` binary, for a before/after figure.
+//!
+//! The reference, when `wasmtime` is on `PATH` (or named by `SLUICE_BENCH_WASMTIME`): the same
+//! JSON requests to `wasmtime serve`, default settings, running the same answer written as a
+//! wasi:http component (`benches/wasi-http-hello`, built here on first use).
 
 mod support;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::node::{Node, cpu_time, stat_fields};
+use support::node::{Node, cpu_time, stat_fields, wait_until_listening};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -53,7 +59,75 @@ fn main() {
             Measured::run(pid, || run_clients(node.addr, REQUESTS, json_requests)).await;
         took.print("JSON requests (keep-alive)", REQUESTS, "request");
         support::report("    request until the whole response", latencies);
+        drop(node);
+
+        let Some(reference) = WasmtimeServe::start() else {
+            println!("wasmtime serve: skipped, no `wasmtime` on PATH or in SLUICE_BENCH_WASMTIME");
+            return;
+        };
+        let addr = wait_until_listening(reference.addr).await;
+        println!("wasmtime serve, the reference (same answer as a wasi:http component):");
+        run_clients(addr, WARM_UP, json_requests).await;
+        let pid = reference.child.id();
+        let (took, latencies) =
+            Measured::run(pid, || run_clients(addr, REQUESTS, json_requests)).await;
+        took.print("JSON requests (keep-alive)", REQUESTS, "request");
+        support::report("    request until the whole response", latencies);
     });
+}
+
+/// `wasmtime serve` on a free port with `benches/wasi-http-hello`; killed on drop.
+struct WasmtimeServe {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl WasmtimeServe {
+    fn start() -> Option<Self> {
+        let wasmtime = std::env::var("SLUICE_BENCH_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+        let version = Command::new(&wasmtime).arg("--version").output().ok()?;
+        println!("{}", String::from_utf8_lossy(&version.stdout).trim());
+        let component = build_reference();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let child = Command::new(&wasmtime)
+            .args(["serve", "--addr", &addr.to_string()])
+            .arg(&component)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("wasmtime serve");
+        Some(Self { child, addr })
+    }
+}
+
+impl Drop for WasmtimeServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Build `benches/wasi-http-hello` for wasm32-wasip2; the path of the component.
+fn build_reference() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/wasi-http-hello");
+    let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasi-http-hello");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building benches/wasi-http-hello failed");
+    target_dir.join("wasm32-wasip2/release/wasi_http_hello.wasm")
 }
 
 /// Wall time, server CPU and server minor faults over one run.
