@@ -92,7 +92,8 @@ impl WasmtimeServe {
             .and_then(|listener| listener.local_addr())
             .expect("a free port");
         let child = Command::new(&wasmtime)
-            .args(["serve", "--addr", &addr.to_string()])
+            // Rust's std on wasm32-wasip2 imports wasi:cli, which `serve` grants only when asked.
+            .args(["serve", "-S", "cli=y", "--addr", &addr.to_string()])
             .arg(&component)
             .stdout(std::process::Stdio::null())
             .spawn()
