@@ -136,13 +136,16 @@ impl Runtime {
             .max_memory_size(config.max_memory)
             // A reused slot's tables and written memory pages are reset in place, not
             // handed back to the kernel: otherwise each new instance faults them in again
-            // (`madvise` and the faults were over half the CPU of a JSON request), and on a machine
-            // with more than one core every such fault also flushes the other cores' TLBs.
-            // The cost: a freed slot keeps up to that much resident for its next instance.
-            .table_keep_resident(TABLE_KEEP_RESIDENT)
-            .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        if !PoolingAllocationConfig::is_pagemap_scan_available() {
+            // (`madvise` and the faults were over half the CPU of a JSON request), and on a
+            // machine with more than one core every such fault also flushes the other
+            // cores' TLBs. The cost: a freed slot keeps that much for its next instance.
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT)
+                .pagemap_scan(wasmtime::Enabled::Auto);
+        } else {
+            // Without the scan wasmtime would clear the first bytes of each memory instead:
+            // the bottom of a Rust guest's stack, which instances seldom reach. More faults.
             tracing::info!(
                 "this kernel lacks PAGEMAP_SCAN (Linux 6.7+): freed instances' memory goes back \
                  to the kernel, so each new instance costs more CPU"
