@@ -51,10 +51,7 @@ async fn throughput(name: &str, actors: Arc<dyn ActorBackend>, ids: Arc<Vec<Stri
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = support::runtime();
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         sluice::deploy::demo::write_languages(dir.path(), &[sluice::deploy::demo::Language::Rust])

@@ -94,8 +94,11 @@ async fn one_stream(name: &str, node: Arc<dyn EventBus>, publisher: Arc<dyn Even
     );
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    support::runtime().block_on(run());
+}
+
+async fn run() {
     let memory: Arc<dyn EventBus> = Arc::new(InMemoryBus::new(InMemoryBusConfig::default()));
     fan_out(
         "in-process",

@@ -39,10 +39,7 @@ const STREAM_EVENTS: u64 = 50_000;
 
 fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = support::runtime();
     let only = std::env::var("SLUICE_BENCH_ONLY").ok();
     let runs = |part: &str| only.as_deref().is_none_or(|only| only == part);
     runtime.block_on(async {

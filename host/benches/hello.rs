@@ -23,10 +23,7 @@ const REQUESTS: usize = 2_000;
 const IDLE_CONNECTIONS: usize = 1_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = support::runtime();
     runtime.block_on(async {
         instantiation().await;
         let dir = tempfile::tempdir().expect("temp dir");

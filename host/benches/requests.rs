@@ -34,11 +34,7 @@ const CONNECTIONS: usize = 20_000;
 const REQUESTS: usize = 100_000;
 
 fn main() {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = support::runtime();
     runtime.block_on(async {
         let node = Node::start(1_000, "").await;
         let pid = node.child.id();

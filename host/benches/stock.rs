@@ -33,10 +33,7 @@ fn setting(name: &str, default: usize) -> usize {
 
 fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = support::runtime();
     let viewers = setting("SLUICE_BENCH_VIEWERS", 10_000);
     let rounds = setting("SLUICE_BENCH_ROUNDS", 5);
     let without_queries = std::env::var_os("SLUICE_BENCH_NO_QUERIES").is_some();

@@ -4,6 +4,14 @@ pub mod node;
 
 use std::time::Duration;
 
+/// The multi-threaded tokio runtime a bench's clients run on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
 /// Print the median and p99 of `samples`.
 pub fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
