@@ -119,6 +119,7 @@ pub mod __private {
     use std::cell::RefCell;
 
     pub use crate::bindings;
+    use crate::bindings::exports::sluice::ingress::handler::AfterBatch;
     pub use crate::bindings::exports::sluice::ingress::handler::{
         Guest, GuestRecordStream, RecordStream as WitRecordStream,
     };
@@ -126,24 +127,22 @@ pub mod __private {
     pub use crate::bindings::sluice::ingress::types::{Error as WitError, Request as WitRequest};
     use crate::error::Error;
     use crate::request::{Caller, Mode, Request};
-    use crate::stream::Stream;
+    use crate::stream::{After, Stream};
+    use serde_json::Value;
 
     /// The `record-stream` resource: a [`Stream`] the host pulls from.
     pub struct RecordStreamExport(RefCell<Stream>);
 
     impl GuestRecordStream for RecordStreamExport {
-        fn next(&self) -> Option<String> {
-            self.next_batch(1).into_iter().next()
-        }
-
-        fn next_batch(&self, max: u32) -> Vec<String> {
+        fn poll_batch(&self, max: u32) -> (Vec<String>, AfterBatch) {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
-            self.0
-                .borrow_mut()
-                .next_batch(max)
-                .iter()
-                .map(|value| value.to_string())
-                .collect()
+            let (values, after) = self.0.borrow_mut().poll_batch(max);
+            let after = match after {
+                After::More => AfterBatch::More,
+                After::Wait => AfterBatch::Wait,
+                After::End => AfterBatch::End,
+            };
+            (values.iter().map(Value::to_string).collect(), after)
         }
     }
 

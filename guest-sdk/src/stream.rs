@@ -442,49 +442,68 @@ impl Stream {
         })
     }
 
-    /// Between 1 and `max` values (0 is taken as 1), waiting only for the first; empty when
-    /// the stream has ended. This is `record-stream.next-batch`.
+    /// Up to `max` values (0 is taken as 1) that are ready now, and what the host should do
+    /// next. This is `record-stream.poll-batch`.
     ///
-    /// Ready values are handed out without waiting. When nothing is ready, one
-    /// `events.wait` call over every subscription that could deliver next waits for the
-    /// first event and takes up to `max` that have arrived. A flushed leaf that already
-    /// computed a value in this call ends the batch.
-    pub(crate) fn next_batch(&mut self, max: usize) -> Vec<Value> {
+    /// Ready values are handed out first. When nothing is ready, one `events.wait` call
+    /// with a zero timeout takes up to `max` events that have arrived on every subscription
+    /// that could deliver next. When that is done or values are out, the stream names those
+    /// subscriptions with `events.wake-on` and answers [`After::Wait`]: it returns instead of
+    /// blocking, so its instance holds no stack until the host pulls again. A flushed leaf that already
+    /// computed a value in this call ends the batch with [`After::More`].
+    pub(crate) fn poll_batch(&mut self, max: usize) -> (Vec<Value>, After) {
         let max = max.max(1);
         let mut out = Vec::new();
+        let mut polled = false;
         self.pull += 1;
         while !self.ended && out.len() < max {
             match self.root.peek(self.pull) {
                 Peek::Ready(_) => out.extend(self.root.take(self.pull)),
                 Peek::Done => self.ended = true,
-                Peek::Pending | Peek::Later if !out.is_empty() => break,
+                Peek::Later if !out.is_empty() => return (out, After::More),
                 // Not reached (a computed value is handed out in the pull that computed it);
                 // with nothing handed out yet, computing the next value is the safe answer.
                 Peek::Later => self.pull += 1,
-                Peek::Pending => {
-                    if let Err(record) = self.wait(max) {
+                // Events that arrived are taken once per pull, and only into an empty batch
+                // (what is ready goes out before events are mapped); then the host waits.
+                Peek::Pending if !polled && out.is_empty() => {
+                    polled = true;
+                    if let Err(record) = self.take_arrived(max) {
                         out.push(record);
                         self.ended = true;
                     }
                 }
+                Peek::Pending => {
+                    let mut subscriptions = Vec::new();
+                    self.root.waiting(&mut subscriptions);
+                    if subscriptions.is_empty() {
+                        // Unreachable while `peek` says Pending; ending is the safe answer.
+                        self.ended = true;
+                        break;
+                    }
+                    sys::wake_on(&subscriptions);
+                    return (out, After::Wait);
+                }
             }
         }
-        out
+        let after = if self.ended { After::End } else { After::More };
+        (out, after)
     }
 
-    /// Wait for events on every waiting subscription and buffer them. An error ends the
-    /// stream; it is returned as the record to yield last.
-    fn wait(&mut self, max: usize) -> Result<(), Value> {
+    /// Buffer the events that have arrived on every waiting subscription, up to `max`,
+    /// without waiting. An error ends the stream; it is returned as the record to yield last.
+    fn take_arrived(&mut self, max: usize) -> Result<(), Value> {
         let mut subscriptions = Vec::new();
         self.root.waiting(&mut subscriptions);
         if subscriptions.is_empty() {
-            // Unreachable while `peek` says Pending; ending is the safe answer.
-            self.ended = true;
             return Ok(());
         }
         let max = u32::try_from(max).unwrap_or(u32::MAX);
         let arrived =
-            sys::wait(&subscriptions, max, None).map_err(|err| Error::from(err).to_json())?;
+            sys::wait(&subscriptions, max, Some(0)).map_err(|err| Error::from(err).to_json())?;
+        if arrived.is_empty() {
+            return Ok(());
+        }
         let mut buckets = vec![VecDeque::new(); subscriptions.len()];
         for (index, event) in arrived {
             if let Some(bucket) = buckets.get_mut(index as usize) {
@@ -495,6 +514,17 @@ impl Stream {
         self.root.deliver(&mut buckets.into_iter());
         Ok(())
     }
+}
+
+/// What the host does after a pull: `record-stream.poll-batch`'s `after-batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Pull again now.
+    More,
+    /// Pull again once a subscription named with `events.wake-on` has an event.
+    Wait,
+    /// The stream has ended.
+    End,
 }
 
 impl<T: Serialize> FromIterator<T> for Stream {
@@ -526,6 +556,22 @@ impl fmt::Debug for Stream {
         f.debug_struct("Stream")
             .field("ended", &self.ended)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl Stream {
+    /// What a host pulling this stream gets next: between 1 and `max` values, idling (in the
+    /// fake host, publishing its `later` events) while the stream waits; empty once it ends.
+    fn next_batch(&mut self, max: usize) -> Vec<Value> {
+        loop {
+            match self.poll_batch(max) {
+                (values, After::End) => return values,
+                (values, _) if !values.is_empty() => return values,
+                (_, After::Wait) => sys::fake::idle(),
+                (_, After::More) => {}
+            }
+        }
     }
 }
 

@@ -484,7 +484,7 @@ fn the_javascript_sdks_tests_pass() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("# pass 9") && said.contains("# fail 0"),
+        said.contains("# pass 10") && said.contains("# fail 0"),
         "{said}"
     );
 }

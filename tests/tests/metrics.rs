@@ -563,3 +563,47 @@ async fn a_stream_open_when_the_host_drains_ends_as_drain() {
     let open = [("ingress", "api/orders/events")];
     assert_eq!(must(&parsed, "sluice_sse_streams_open", &open), 0.0);
 }
+
+/// Streams idle between events hold no fiber stack: each instance waits outside any call
+/// into its guest, so the pool needs stacks only for calls that run, not one per connection
+/// (the `after-batch.wait` contract in the WIT). Every stream still gets its own events.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_streams_hold_no_fiber_stack_and_each_still_gets_its_events() {
+    const STREAMS: usize = 20;
+    let host = host().await;
+    let mut streams = Vec::with_capacity(STREAMS);
+    for n in 0..STREAMS {
+        streams.push(
+            host.stream(&format!("/ingress/api/orders/ORD-F{n}/events"))
+                .await,
+        );
+    }
+    let idle = |s: &Scrape| {
+        value(s, "sluice_instances_live", &[]) == Some(STREAMS as f64)
+            && value(s, "sluice_fiber_stacks_in_use", &[]) == Some(0.0)
+    };
+    scrape_until(&host, "every stream subscribed", |s| {
+        value(s, "sluice_bus_subscribers", &[]) == Some(STREAMS as f64)
+    })
+    .await;
+    scrape_until(&host, "20 live instances holding no stack", idle).await;
+
+    for round in 0..2 {
+        for n in 0..STREAMS {
+            host.publish(
+                &format!("actors/order/ORD-F{n}"),
+                "checkpoint",
+                json!({ "n": n, "round": round }),
+            )
+            .await;
+        }
+        for (n, events) in streams.iter_mut().enumerate() {
+            let event = events.next().await;
+            assert_eq!(event.event, "updated");
+            let data: serde_json::Value = serde_json::from_str(&event.data).expect("JSON data");
+            assert_eq!(data["topic"], format!("actors/order/ORD-F{n}"));
+            assert_eq!(data["data"], json!({ "n": n, "round": round }));
+        }
+        scrape_until(&host, "the streams idle again without a stack", idle).await;
+    }
+}

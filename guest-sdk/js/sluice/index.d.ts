@@ -156,8 +156,13 @@ export class Stream {
   static of(value: unknown): Stream;
   /** Ready values first, in the order given, then events in arrival order. */
   merge(...others: Array<Stream | Events | unknown>): Stream;
-  /** The next batch as the JSON texts the host receives (1 to `max`; empty at the end). */
-  take(max: number): string[];
+  /**
+   * The next batch as the JSON texts the host receives (1 to `max`; empty at the end). With
+   * `block` false it never waits: empty also when no event has arrived yet.
+   */
+  take(max: number, block?: boolean): string[];
+  /** `record-stream.poll-batch`: the next batch without waiting, and what the host does next. */
+  poll(max: number): [string[], 'more' | 'wait' | 'end'];
 }
 
 /**

@@ -11,7 +11,7 @@
 
 // Named imports, so the bundler drops what a component does not use: an actor's world has
 // no `events` or `actors` to import.
-import { subscribe, wait } from 'sluice:ingress/events@0.1.0';
+import { subscribe, wait, wakeOn } from 'sluice:ingress/events@0.1.0';
 import { run as runQuery } from 'sluice:ingress/query@0.1.0';
 import { messageActor as sendToActor } from 'sluice:ingress/actors@0.1.0';
 import { log as hostLog, now as hostNow, newId as hostNewId } from 'sluice:ingress/host@0.1.0';
@@ -230,8 +230,11 @@ export class Stream {
     return merged;
   }
 
-  /** The next batch as JSON texts: 1 to `max`, waiting only for the first; [] at the end. */
-  take(max) {
+  /**
+   * The next batch as JSON texts: 1 to `max`, waiting only for the first; [] at the end.
+   * With `block` false it never waits: [] also when no event has arrived yet.
+   */
+  take(max, block = true) {
     if (this.failure !== undefined) {
       const failure = this.failure;
       this.failure = undefined;
@@ -262,7 +265,7 @@ export class Stream {
     while (values.length === 0 && this.sources.length > 0) {
       let arrived;
       try {
-        arrived = wait(this.sources.map((source) => source.subscription), max, undefined);
+        arrived = wait(this.sources.map((source) => source.subscription), max, block ? undefined : 0);
       } catch (err) {
         this.sources = [];
         return [encode(eventsError(err))];
@@ -279,8 +282,22 @@ export class Stream {
         }
         if (value !== undefined && value !== null) values.push(encode(value));
       }
+      if (!block) break;
     }
     return values;
+  }
+
+  /**
+   * `record-stream.poll-batch`: the next batch without waiting, and what the host does next.
+   * With nothing to send, the stream names its subscriptions and answers 'wait', so the
+   * instance holds no stack until the host pulls again.
+   */
+  poll(max) {
+    const batch = this.take(max, false);
+    if (batch.length > 0 || this.ready.length > 0) return [batch, 'more'];
+    if (this.sources.length === 0) return [batch, 'end'];
+    wakeOn(this.sources.map((source) => source.subscription));
+    return [batch, 'wait'];
   }
 }
 
@@ -413,8 +430,13 @@ export function newId() {
 /** The exported `record-stream` resource over one `Stream`. */
 class RecordStream {
   constructor(stream) { this.stream = stream; }
-  next() { return this.stream.take(1)[0]; }
-  nextBatch(max) { return this.stream.take(max); }
+  pollBatch(max) {
+    try {
+      return this.stream.poll(max);
+    } catch (err) {
+      throw reported(err);
+    }
+  }
 }
 
 /** Print an exception's stack to stderr (the host log) before it traps the instance. */
@@ -438,16 +460,7 @@ export function ingress(handle) {
         if (err instanceof SluiceError) throw err.toWit();
         throw reported(err);
       }
-      const stream = Stream.of(result);
-      return new RecordStream({
-        take(max) {
-          try {
-            return stream.take(max);
-          } catch (err) {
-            throw reported(err);
-          }
-        },
-      });
+      return new RecordStream(Stream.of(result));
     },
   };
 }

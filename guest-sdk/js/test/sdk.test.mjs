@@ -106,6 +106,28 @@ test('an error in a map is sent and the stream goes on; a closed subscription en
   assert.deepEqual(stream.take(5), []);
 });
 
+test('poll never waits: with nothing to send it names its subscriptions and answers wait', () => {
+  const subscription = { gap: () => false };
+  host.subscribe = () => subscription;
+  const named = [];
+  host.wakeOn = (list) => named.push(list);
+  const timeouts = [];
+  const arrivals = [[], [[0, { topic: 't', eventType: 'c', id: 1n, timestamp: 0n, data: '1' }]]];
+  host.wait = (list, max, timeout) => {
+    timeouts.push(timeout);
+    return arrivals.shift() ?? [];
+  };
+  const stream = Stream.once('init').merge(events('t').map((e) => e.data));
+  assert.deepEqual(stream.poll(5), [['"init"'], 'more']);
+  assert.deepEqual(stream.poll(5), [[], 'wait']);
+  assert.deepEqual(named, [[subscription]]);
+  assert.deepEqual(stream.poll(5), [['1'], 'more']);
+  assert.deepEqual(timeouts, [0, 0], 'every wait polls');
+  const done = Stream.once('last');
+  assert.deepEqual(done.poll(5), [['"last"'], 'more']);
+  assert.deepEqual(done.poll(5), [[], 'end']);
+});
+
 test('an exception fails the stream after the values before it', () => {
   const failing = Stream.iter((function* () { yield 0; yield 1; throw new RangeError('boom'); })());
   assert.deepEqual(failing.take(5), ['0', '1']);
@@ -119,7 +141,7 @@ test('the handler turns a SluiceError into the WIT error and anything else into 
     return 'Hello world';
   });
   const witRequest = (path) => ({ ingressId: 'x', method: 'GET', path, params: [], mode: 'sse' });
-  assert.deepEqual(handler.handle(witRequest('/ok')).nextBatch(5), ['"Hello world"']);
+  assert.deepEqual(handler.handle(witRequest('/ok')).pollBatch(5), [['"Hello world"'], 'more']);
   assert.throws(() => handler.handle(witRequest('/missing')), (err) => {
     assert.deepEqual(err, { code: 'NOT_FOUND', message: 'SKU not found', status: undefined, details: undefined });
     return true;

@@ -30,6 +30,7 @@ events = _load("wit_world.imports.events")
 query = _load("wit_world.imports.query")
 actors = _load("wit_world.imports.actors")
 host = _load("wit_world.imports.host")
+handler = _load("wit_world.exports.handler")
 actor_handler = _load("wit_world.exports.actor_handler")
 
 

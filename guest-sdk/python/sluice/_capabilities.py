@@ -152,17 +152,23 @@ def events(
     return Events(subscription)
 
 
-def wait(sources: List[Events], max: int) -> List[tuple]:
-    """Wait for the next events of `sources`: `(index, Event)` in arrival order."""
+def wait(sources: List[Events], max: int, timeout_ms: Optional[int] = None) -> List[tuple]:
+    """Wait for the next events of `sources`: `(index, Event)` in arrival order. With
+    `timeout_ms`, empty if none arrived in time (0: take what has arrived, never wait)."""
     wit, Err = _bindings.events, _bindings.err_type()
     try:
-        arrived = wit.wait([source._subscription for source in sources], max, None)
+        arrived = wit.wait([source._subscription for source in sources], max, timeout_ms)
     except Err as err:
         raise _events_error(err) from None
     return [
         (index, Event(e.topic, e.event_type, e.id, e.timestamp, json.loads(e.data)))
         for index, e in arrived
     ]
+
+
+def wake_on(sources: List[Events]) -> None:
+    """Have the host pull again once one of `sources` has an event (`after-batch.wait`)."""
+    _bindings.events.wake_on([source._subscription for source in sources])  # type: ignore[union-attr]
 
 
 def _strings(value: Union[str, Sequence[str]]) -> List[str]:

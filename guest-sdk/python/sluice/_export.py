@@ -9,7 +9,7 @@ import copy
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from . import _bindings
 from ._errors import Error, to_json_text
@@ -23,12 +23,9 @@ class _RecordStream:
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
 
-    def next(self) -> Optional[str]:
-        batch = self._stream.take(1)
-        return batch[0] if batch else None
-
-    def next_batch(self, max: int) -> List[str]:
-        return self._stream.take(max)
+    def poll_batch(self, max: int) -> Tuple[List[str], Any]:
+        batch, after = self._stream.poll(max)
+        return batch, getattr(_bindings.handler.AfterBatch, after.upper())  # type: ignore[union-attr]
 
 
 def ingress(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:

@@ -4,9 +4,9 @@ merged in arrival order, pulled by the host one batch at a time."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
-from ._capabilities import Event, Events, EventsError, wait
+from ._capabilities import Event, Events, EventsError, wait, wake_on
 from ._errors import Error, to_json_text
 from ._record import Record
 
@@ -87,9 +87,10 @@ class Stream:
             merged._sources += part._sources
         return merged
 
-    def take(self, max: int) -> List[str]:
+    def take(self, max: int, block: bool = True) -> List[str]:
         """The next batch as the JSON texts the host receives: between 1 and `max`,
-        waiting only for the first; empty when the stream has ended."""
+        waiting only for the first; empty when the stream has ended. With `block` false it
+        never waits: empty also when no event has arrived yet."""
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
@@ -110,7 +111,7 @@ class Stream:
             values.append(encode(value))
         while not values and self._sources:
             try:
-                arrived = wait(self._sources, max)
+                arrived = wait(self._sources, max, None if block else 0)
             except EventsError as err:
                 self._sources = []
                 return [encode(err)]
@@ -124,7 +125,29 @@ class Stream:
                     return values
                 if value is not None:
                     values.append(encode(value))
+            if not block:
+                break
         return values
+
+    def poll(self, max: int) -> Tuple[List[str], str]:
+        """`record-stream.poll-batch`: the next batch without waiting, and what the host
+        does next: `more`, `end`, or `wait`: nothing to send, so the stream names its
+        sources to the host, which pulls again once one has an event. Its instance holds no
+        stack meanwhile.
+
+        >>> last = Stream.once("last")
+        >>> last.poll(5)
+        (['"last"'], 'more')
+        >>> last.poll(5)
+        ([], 'end')
+        """
+        batch = self.take(max, block=False)
+        if batch or self._ready:
+            return batch, "more"
+        if not self._sources:
+            return batch, "end"
+        wake_on(self._sources)
+        return batch, "wait"
 
 
 def _selected(source: Events, event: Event) -> Any:

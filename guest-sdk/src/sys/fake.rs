@@ -2,8 +2,8 @@
 //!
 //! Events are published to topics and queued, in publication order, for every matching
 //! subscription; `wait` returns the earliest ones for the subscriptions it is given and
-//! records which subscriptions each call covered. A wait that could never return panics
-//! instead of hanging the test.
+//! records which subscriptions each call covered. A wait (or an idle host, after a stream
+//! answered `wait`) that could never end panics instead of hanging the test.
 
 use std::cell::RefCell;
 
@@ -28,6 +28,8 @@ struct Host {
     next_event_id: u64,
     closed: Option<String>,
     wait_calls: Vec<Vec<u32>>,
+    /// The subscriptions named by the last `wake_on`.
+    wake_on: Vec<u32>,
     query_response: Option<Result<Vec<String>, QueryError>>,
     queries: Vec<QueryRequest>,
     actor_response: Option<Result<String, ActorError>>,
@@ -116,6 +118,34 @@ fn publish_in(host: &mut Host, topic: &str, event_type: &str, data: Value) {
     }
 }
 
+/// Name the subscriptions the host waits on between pulls.
+pub(crate) fn wake_on(subscriptions: &[&Subscription]) {
+    with(|host| host.wake_on = subscriptions.iter().map(|s| s.id).collect());
+}
+
+/// The host idles until a subscription named with `wake_on` has an event (or a close is
+/// due): the `later` events are published if nothing else would wake it.
+pub(crate) fn idle() {
+    with(|host| {
+        if host.closed.is_none() {
+            let ids = host.wake_on.clone();
+            wait_for_arrival(host, &ids);
+        }
+    });
+}
+
+/// Publish the `later` events unless one of `ids` has an event already; a wait that could
+/// never end panics instead.
+fn wait_for_arrival(host: &mut Host, ids: &[u32]) {
+    let covered = |host: &Host| host.arrivals.iter().any(|(id, _)| ids.contains(id));
+    if !covered(host) {
+        for (topic, event_type, data) in std::mem::take(&mut host.later) {
+            publish_in(host, &topic, &event_type, data);
+        }
+    }
+    assert!(covered(host), "the fake host would wait forever on {ids:?}");
+}
+
 /// Make the next `wait` fail with `closed(message)`.
 pub(crate) fn close(message: &str) {
     with(|host| host.closed = Some(message.into()));
@@ -129,7 +159,7 @@ pub(crate) fn wait_calls() -> Vec<Vec<u32>> {
 pub(crate) fn wait(
     subscriptions: &[&Subscription],
     max: u32,
-    _timeout_ms: Option<u32>,
+    timeout_ms: Option<u32>,
 ) -> Result<Vec<(u32, Event)>, EventsError> {
     with(|host| {
         let ids: Vec<u32> = subscriptions.iter().map(|s| s.id).collect();
@@ -137,13 +167,9 @@ pub(crate) fn wait(
         if let Some(message) = host.closed.take() {
             return Err(EventsError::new(EventsErrorKind::Closed, message));
         }
-        let covered = |host: &Host| host.arrivals.iter().any(|(id, _)| ids.contains(id));
-        if !covered(host) {
-            for (topic, event_type, data) in std::mem::take(&mut host.later) {
-                publish_in(host, &topic, &event_type, data);
-            }
+        if timeout_ms != Some(0) {
+            wait_for_arrival(host, &ids);
         }
-        assert!(covered(host), "the fake host would wait forever on {ids:?}");
         let mut out = Vec::new();
         let mut index = 0;
         while index < host.arrivals.len() && out.len() < max as usize {

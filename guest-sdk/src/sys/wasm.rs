@@ -50,6 +50,11 @@ pub(crate) fn wait(
         .collect())
 }
 
+pub(crate) fn wake_on(subscriptions: &[&Subscription]) {
+    let borrowed: Vec<&events::Subscription> = subscriptions.iter().map(|s| &s.0).collect();
+    events::wake_on(&borrowed);
+}
+
 fn events_error(err: events::EventsError) -> EventsError {
     match err {
         events::EventsError::Forbidden(message) => {

@@ -1,8 +1,10 @@
 //! `sluice:ingress/events`: bus subscriptions, checked against the ingress acl.
 //!
-//! Merging several subscriptions is one host call: [`wait`](events::Host::wait) suspends
-//! the guest's fiber until any of them has an event, then hands back a burst in bus-id
-//! (arrival) order.
+//! Merging several subscriptions is one host call: [`wait`](events::Host::wait) hands back
+//! a burst in bus-id (arrival) order, suspending the guest's fiber until any of them has an
+//! event. A stream that would rather not hold a fiber while it waits names its
+//! subscriptions with `wake-on` and returns `after-batch.wait`; the host then waits between
+//! calls ([`InstanceState::woken`]) and pulls again.
 
 use std::collections::BTreeMap;
 use std::future::poll_fn;
@@ -133,7 +135,46 @@ impl events::Host for InstanceState {
         self.start_cpu_budget();
         Ok(result)
     }
+
+    fn wake_on(&mut self, subscriptions: Vec<Resource<HostSubscription>>) -> wasmtime::Result<()> {
+        self.wake_on.clear();
+        self.wake_on.extend(subscriptions.iter().map(Resource::rep));
+        Ok(())
+    }
 }
+
+impl InstanceState {
+    /// Wait, between calls into the guest, until a subscription named with `wake-on` has an
+    /// event or closes (the next pull then reads the event or the close). A subscription
+    /// dropped since it was named no longer counts.
+    pub(crate) async fn woken(&mut self) -> Result<(), NothingToWakeOn> {
+        let named: BTreeMap<u32, ()> = self.wake_on.iter().map(|&rep| (rep, ())).collect();
+        let mut subs = Vec::with_capacity(named.len());
+        for (index, (entry, ())) in (0u32..).zip(self.table.iter_entries(named)) {
+            if let Some(sub) = entry
+                .ok()
+                .and_then(|e| e.downcast_mut::<HostSubscription>())
+            {
+                subs.push((index, sub));
+            }
+        }
+        if subs.is_empty() {
+            return Err(NothingToWakeOn);
+        }
+        // A close wakes the stream too: its next `wait` reports it.
+        let _ = wait_for_any(&mut subs).await;
+        Ok(())
+    }
+}
+
+/// A stream answered `after-batch.wait` with no live subscription named by `wake-on`:
+/// nothing could ever wake it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the component answered `wait` but named no live subscription with `events.wake-on`, \
+     so nothing could wake its stream"
+)]
+pub struct NothingToWakeOn;
 
 /// Resolves once some subscription holds a peeked event (`true`), or with the error of a
 /// subscription that closed with nothing left to deliver.

@@ -63,6 +63,12 @@ impl prometheus_client::collector::Collector for Collector {
             "Instances admitted at once (maxInstances, or fewer where the machine cannot hold it; unset, what the machine holds)",
             runtime.instance_cap() as usize,
         )?;
+        gauge(
+            &mut encoder,
+            "fiber_stacks_in_use",
+            "Fiber stacks held by instances: calls into guests running or blocked (a stream idle between events holds none)",
+            runtime.stacks_in_use(),
+        )?;
         let refusals = ConstCounter::new(runtime.refusals());
         let metric = encoder.encode_descriptor(
             "capacity_refusals",

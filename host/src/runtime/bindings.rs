@@ -9,6 +9,8 @@ wasmtime::component::bindgen!({
     imports: {
         // Waiting for bus events suspends the guest's fiber, never a tokio thread.
         "sluice:ingress/events.wait": async | trappable,
+        // Only records reps: the waiting happens between calls (`Instance::idle`).
+        "sluice:ingress/events.wake-on": trappable,
         // A networked bus answers subscribe (and its replay) over the network.
         "sluice:ingress/events.subscribe": async | trappable,
         // Store and actor calls run on blocking threads; the guest's fiber waits.

@@ -1,13 +1,13 @@
 //! How many instances this machine can hold, and which failures mean "out of capacity".
 //!
 //! The pooling allocator maps its fiber stacks when the engine starts (a stack and its guard
-//! page: two mappings per slot), and every live instance splits the memory pool into more.
-//! A store keeps its fiber stack from its first call until it is dropped (wasmtime 48 caches
-//! it per store and offers no way to release it early), so every live instance holds a
-//! stack. When the process reaches `vm.max_map_count`, `mmap` fails — for wasmtime, which
-//! answers with an error, and for the host's own allocator, which aborts the process. So the
-//! pool is sized, and admission capped, to leave the host headroom; what is left of the
-//! open-file limit bounds connections the same way.
+//! page: two mappings each), and every live instance splits the memory pool into more. A
+//! stack is needed only while a call into a guest runs or blocks: a stream idle between
+//! events gives its stack back (`Instance::idle`), so the pool holds fewer stacks than
+//! instances when mappings are short. When the process reaches `vm.max_map_count`, `mmap`
+//! fails — for wasmtime, which answers with an error, and for the host's own allocator, which
+//! aborts the process. So the pool is sized, and admission capped, to leave the host
+//! headroom; what is left of the open-file limit bounds connections the same way.
 //!
 //! Without `maxInstances` the pool is sized from the machine alone: the smallest of what the
 //! mapping limit (with images, below), the open-file limit and the memory available allow,
@@ -20,13 +20,21 @@
 //! fits with them, and copying only where it lets the machine hold more of the connections
 //! `maxInstances` asks for. Copying costs each instance its component's whole data: 16 KB
 //! for the demo's Rust components, 2.8 MB for a JavaScript one, 11.5 MB for Python.
+//!
+//! Stacks come out of what the instances leave: one per instance (and actor slot) where the
+//! mappings allow, never fewer than [`MIN_STACKS`]. Calls beyond the stacks wait for one
+//! (`Runtime::stack`); a component that blocks inside a call while it waits for events holds
+//! its stack for that long (the Rust SDK never does, see `after-batch` in the WIT).
 
-/// Mappings the pool makes per slot when the engine starts: a fiber stack and its guard.
-const MAPS_PER_SLOT: u64 = 2;
+/// Mappings one fiber stack costs from the engine's start: the stack and its guard page.
+const MAPS_PER_STACK: u64 = 2;
 /// Mappings one live instance adds with copy-on-write memory images.
 const MAPS_PER_INSTANCE_WITH_IMAGES: u64 = 4;
 /// Mappings one live instance adds when its memory's data is copied in.
 const MAPS_PER_INSTANCE_COPIED: u64 = 2;
+/// Stacks the pool keeps however short mappings are: calls running or blocked at once (in a
+/// query, an actor call, or a component's own `events.wait`) before more calls wait.
+pub const MIN_STACKS: u32 = 1024;
 /// Mappings kept for the host itself: threads' stacks, allocator arenas, large buffers.
 const HOST_MAPS: u64 = 4096;
 /// Files kept for the host itself: the listener, the store, logs, outgoing connections.
@@ -133,6 +141,9 @@ pub struct Sizing {
     pub configured: Option<u32>,
     /// Whether instance memories start as copy-on-write images (else their data is copied).
     pub memory_images: bool,
+    /// Fiber stacks in the pool, actor calls' included: calls into guests that can run or
+    /// block at once.
+    pub stacks: u32,
     /// Instances the mapping limit allows (pool slots included) with the chosen memories,
     /// if known.
     pub allowed_by_maps: Option<u64>,
@@ -154,20 +165,23 @@ impl Sizing {
 }
 
 /// Size the pool for `max_instances` plus `extra` slots for actor calls, within `headroom`;
-/// each slot reserves `reserved_per_slot` bytes of address space. Each slot costs its stack's
-/// mappings at start and an instance's when used; each connection one file. Without
-/// `max_instances`, memory and address space bound it too. At least one instance is always
-/// admitted.
+/// each slot reserves `reserved_per_slot` bytes of address space. Each instance costs its
+/// memory's mappings when used and each stack two from the start; each connection one file.
+/// Without `max_instances`, memory and address space bound it too. At least one instance is
+/// always admitted.
 pub fn size(
     max_instances: Option<u32>,
     extra: u32,
     reserved_per_slot: u64,
     headroom: &Headroom,
 ) -> Sizing {
+    let free_maps = headroom
+        .max_map_count
+        .map(|max| max.saturating_sub(headroom.maps_in_use + HOST_MAPS));
     let allowed_by_maps = |per_instance: u64| {
-        headroom.max_map_count.map(|max| {
-            let free = max.saturating_sub(headroom.maps_in_use + HOST_MAPS);
-            (free / (MAPS_PER_SLOT + per_instance)).saturating_sub(u64::from(extra))
+        free_maps.map(|free| {
+            let for_instances = free.saturating_sub(u64::from(MIN_STACKS) * MAPS_PER_STACK);
+            (for_instances / per_instance).saturating_sub(u64::from(extra))
         })
     };
     let allowed_by_files = headroom
@@ -200,11 +214,23 @@ pub fn size(
     // whole data (11.5 MB for a Python component), where an operator who asks for more
     // connections than images allow chooses that trade.
     let memory_images = max_instances.is_none() || admitted(with_images) >= admitted(copied);
-    let allowed_by_maps = if memory_images { with_images } else { copied };
+    let (allowed_by_maps, per_instance) = if memory_images {
+        (with_images, MAPS_PER_INSTANCE_WITH_IMAGES)
+    } else {
+        (copied, MAPS_PER_INSTANCE_COPIED)
+    };
+    let instances = admitted(allowed_by_maps);
+    let slots = instances + u64::from(extra);
+    // A stack per slot where the mappings left by the instances allow it.
+    let stacks = free_maps.map_or(slots, |free| {
+        let left = free.saturating_sub(slots * per_instance) / MAPS_PER_STACK;
+        left.clamp(u64::from(MIN_STACKS), slots.max(u64::from(MIN_STACKS)))
+    });
     Sizing {
-        instances: u32::try_from(admitted(allowed_by_maps)).unwrap_or(u32::MAX),
+        instances: u32::try_from(instances).unwrap_or(u32::MAX),
         configured: max_instances,
         memory_images,
+        stacks: u32::try_from(stacks.min(slots)).unwrap_or(u32::MAX),
         allowed_by_maps,
         allowed_by_files,
         allowed_by_memory,
@@ -263,8 +289,8 @@ mod tests {
 
     #[test]
     fn max_instances_that_fit_with_images_keep_them_on_a_stock_machine() {
-        // 65530 - 400 in use - 4096 kept = 61034 mappings, 6 per slot with images: 10172,
-        // less 64 for actors.
+        // 65530 - 400 in use - 4096 kept = 61034 mappings; less 1024 stacks' 2048, 4 per
+        // instance with images: 14746, less 64 for actors.
         let sizing = size(
             Some(10_000),
             64,
@@ -272,13 +298,16 @@ mod tests {
             &headroom(Some(65_530), Some(1 << 20)),
         );
         assert!(sizing.memory_images);
-        assert_eq!(sizing.allowed_by_maps, Some(10_108));
+        assert_eq!(sizing.allowed_by_maps, Some(14_682));
         assert_eq!(sizing.instances, 10_000);
+        // 61034 - 10064 slots * 4 leaves room for a stack per slot.
+        assert_eq!(sizing.stacks, 10_064);
     }
 
     #[test]
     fn the_stock_mapping_limit_copies_memories_to_hold_more() {
-        // 61034 free mappings, 4 per slot with copied memories: 15258, less 64 for actors.
+        // 61034 free mappings less 2048 for the fewest stacks, 2 per instance with copied
+        // memories: 29493, less 64 for actors.
         let sizing = size(
             Some(30_000),
             64,
@@ -286,9 +315,26 @@ mod tests {
             &headroom(Some(65_530), Some(1 << 20)),
         );
         assert!(!sizing.memory_images);
-        assert_eq!(sizing.allowed_by_maps, Some(15_194));
-        assert_eq!(sizing.instances, 15_194);
+        assert_eq!(sizing.allowed_by_maps, Some(29_429));
+        assert_eq!(sizing.instances, 29_429);
+        assert_eq!(sizing.stacks, MIN_STACKS, "idle streams hold no stack");
         assert!(sizing.is_limited());
+    }
+
+    #[test]
+    fn nineteen_thousand_connections_fit_a_stock_machine() {
+        // 19000 instances and 64 actor slots copied: 38128 mappings, which leaves 22906 for
+        // 11453 stacks.
+        let sizing = size(
+            Some(19_000),
+            64,
+            RESERVED,
+            &headroom(Some(65_530), Some(1 << 20)),
+        );
+        assert!(!sizing.memory_images);
+        assert_eq!(sizing.instances, 19_000);
+        assert_eq!(sizing.stacks, 11_453);
+        assert!(!sizing.is_limited());
     }
 
     #[test]
@@ -327,11 +373,12 @@ mod tests {
 
     #[test]
     fn without_max_instances_the_tightest_of_maps_files_and_memory_decides() {
-        // A stock machine: the mapping limit with images (10,108) binds before 20 GiB of
-        // memory (20,480) and 20,000 open files (19,724). Copied memories would allow 15,194,
+        // A stock machine: the mapping limit with images (14,682) binds before 20 GiB of
+        // memory (20,480) and 20,000 open files (19,724). Copied memories would allow 29,429,
         // but sized from the machine the host keeps images.
         let stock = size(None, 64, RESERVED, &headroom(Some(65_530), Some(20_000)));
-        assert_eq!(stock.instances, 10_108);
+        assert_eq!(stock.instances, 14_682);
+        assert_eq!(stock.stacks, MIN_STACKS);
         assert_eq!(stock.configured, None);
         assert!(stock.memory_images);
         assert!(!stock.is_limited(), "nothing configured, nothing cut");

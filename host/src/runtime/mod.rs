@@ -21,6 +21,8 @@ use wasmtime::{
 };
 
 use crate::capabilities::IngressContext;
+use crate::capabilities::events::NothingToWakeOn;
+use bindings::handler::AfterBatch;
 use bindings::{Ingress, IngressPre};
 pub use capacity::is_capacity_error;
 pub use needs::Needs;
@@ -49,8 +51,8 @@ const MEMORY_GUARD: u64 = 64 << 10;
 /// Limits for instances (SPEC S7).
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Concurrent instances; also the number of fiber stacks in the pool. `None`: as many
-    /// as this machine holds (see `capacity`).
+    /// Concurrent instances. `None`: as many as this machine holds (see `capacity`, which
+    /// also sizes the fiber stacks).
     pub max_instances: Option<u32>,
     /// Linear memory per instance, in bytes.
     pub max_memory: usize,
@@ -106,6 +108,10 @@ pub struct Runtime {
     actor_linker: Linker<InstanceState>,
     config: RuntimeConfig,
     slots: Arc<Semaphore>,
+    /// The pool's fiber stacks that connections may hold (the rest are the actor calls'):
+    /// a connection holds one while a call into its guest runs or blocks, and gives it back
+    /// while its stream is idle.
+    stacks: Arc<Semaphore>,
     /// Core instances, memories and tables of the connections' slots.
     budget: needs::Budget,
     actor_slots: Arc<Semaphore>,
@@ -129,7 +135,7 @@ impl Runtime {
         // Each slot's share of core instances, memories and tables: see `needs`.
         let cap = sizing.instances.saturating_add(ACTOR_INSTANCES);
         pool.total_component_instances(cap)
-            .total_stacks(cap)
+            .total_stacks(sizing.stacks)
             .total_core_instances(cap.saturating_mul(needs::CORE_INSTANCES_PER_SLOT))
             .total_memories(cap.saturating_mul(needs::MEMORIES_PER_SLOT))
             .total_tables(cap.saturating_mul(needs::TABLES_PER_SLOT))
@@ -181,6 +187,9 @@ impl Runtime {
         spawn_epoch_ticker(&engine);
         Ok(Self {
             slots: Arc::new(Semaphore::new(sizing.instances as usize)),
+            stacks: Arc::new(Semaphore::new(
+                sizing.stacks.saturating_sub(ACTOR_INSTANCES).max(1) as usize,
+            )),
             budget: needs::Budget::new(sizing.instances, sizing.memory_budget),
             instance_cap: sizing.instances,
             refusals: AtomicU64::new(0),
@@ -231,18 +240,29 @@ impl Runtime {
             .map_or_else(|| wrong_world(err), RuntimeError::Unsupported)
     }
 
-    /// Reserve an instance slot and what an instance needing `needs` takes from the pool,
-    /// or `None` when the cap or the pool's budget is reached.
+    /// Reserve an instance slot, what an instance needing `needs` takes from the pool, and
+    /// a fiber stack for its first calls, or `None` when the cap, the pool's budget or the
+    /// stacks are exhausted.
     pub fn reserve(&self, needs: Needs) -> Option<Slot> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let stack = self.stacks.clone().try_acquire_owned().ok()?;
         let reserved = self.budget.reserve(needs)?;
         self.live.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
             _permit: permit,
+            stack: Some(stack),
             _reserved: reserved,
             _ingress_permit: None,
             live: self.live.clone(),
         })
+    }
+
+    /// Fiber stacks held by instances right now, running, blocked or cached between calls
+    /// (actor calls' included).
+    pub fn stacks_in_use(&self) -> usize {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or(0, |metrics| metrics.stacks())
     }
 
     /// How many instances are admitted at once.
@@ -311,9 +331,12 @@ impl Runtime {
     ) -> wasmtime::Result<Instance> {
         let mut store = self.new_store(context);
         let bindings = pre.instantiate_async(&mut store).await?;
+        let mut slot = slot;
         Ok(Instance {
             store,
             bindings,
+            stack: slot.stack.take(),
+            stacks: self.stacks.clone(),
             _slot: slot,
         })
     }
@@ -322,6 +345,8 @@ impl Runtime {
 /// A reserved place in the instance pool; counted as live until dropped.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    /// A fiber stack for the instance's first calls, handed over to the `Instance`.
+    stack: Option<OwnedSemaphorePermit>,
     _reserved: needs::Reserved,
     /// The place among its ingress's connections, if that ingress has a cap.
     _ingress_permit: Option<OwnedSemaphorePermit>,
@@ -345,9 +370,25 @@ impl Drop for Slot {
 
 /// One live instance. Dropping it releases the instance, its subscriptions and its slot.
 pub struct Instance {
+    // Fields drop in order: the store gives its stack back to the pool before the permit
+    // for it is released.
     store: Store<InstanceState>,
     bindings: Ingress,
+    /// Leave to hold a fiber stack: taken before a call, given back while idle.
+    stack: Option<OwnedSemaphorePermit>,
+    stacks: Arc<Semaphore>,
     _slot: Slot,
+}
+
+/// What the host does after a pull (the WIT's `after-batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Pull again: more records may be ready.
+    More,
+    /// Pull again once [`Instance::idle`] returns.
+    Wait,
+    /// The stream has ended.
+    End,
 }
 
 /// What `handle` returned.
@@ -358,6 +399,7 @@ impl Instance {
         &mut self,
         request: &bindings::types::Request,
     ) -> wasmtime::Result<Handled> {
+        self.hold_stack().await?;
         self.store.data_mut().start_cpu_budget();
         let handled = self
             .bindings
@@ -368,21 +410,47 @@ impl Instance {
         handled
     }
 
-    /// Up to `max` records (at least one); empty when the stream has ended.
-    pub async fn next_batch(
+    /// Up to `max` records that are ready, and what to do next.
+    pub async fn poll_batch(
         &mut self,
         stream: ResourceAny,
         max: u32,
-    ) -> wasmtime::Result<Vec<String>> {
+    ) -> wasmtime::Result<(Vec<String>, After)> {
+        self.hold_stack().await?;
         self.store.data_mut().start_cpu_budget();
-        let records = self
+        let batch = self
             .bindings
             .sluice_ingress_handler()
             .record_stream()
-            .call_next_batch(&mut self.store, stream, max)
+            .call_poll_batch(&mut self.store, stream, max)
             .await;
         self.store.data_mut().pause_cpu_budget();
-        records
+        let (records, after) = batch?;
+        let after = match after {
+            AfterBatch::More => After::More,
+            AfterBatch::Wait => After::Wait,
+            AfterBatch::End => After::End,
+        };
+        Ok((records, after))
+    }
+
+    /// After [`After::Wait`]: give the fiber stack back to the pool, then wait until one of
+    /// the subscriptions the guest named has an event or closes. Holds no thread and no
+    /// stack, so thousands of idle streams cost only their memory.
+    pub async fn idle(&mut self) -> Result<(), NothingToWakeOn> {
+        self.store.release_fiber_stack();
+        self.stack = None;
+        self.store.data_mut().woken().await
+    }
+
+    /// Leave to hold a fiber stack for the next call: calls beyond the pool's stacks wait
+    /// for one rather than fail.
+    async fn hold_stack(&mut self) -> wasmtime::Result<()> {
+        if self.stack.is_none() {
+            let permit = self.stacks.clone().acquire_owned().await;
+            self.stack = Some(permit.map_err(|_| wasmtime::format_err!("the host is stopping"))?);
+        }
+        Ok(())
     }
 
     /// CPU time the guest ran for since the last call of this (waits excluded).
@@ -398,6 +466,7 @@ fn log_sizing(sizing: &capacity::Sizing) {
     match sizing.configured {
         None => tracing::info!(
             admitted = sizing.instances,
+            fiber_stacks = sizing.stacks,
             copy_on_write_memory_images = sizing.memory_images,
             connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
             connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
@@ -411,6 +480,7 @@ fn log_sizing(sizing: &capacity::Sizing) {
         Some(max_instances) if sizing.is_limited() => tracing::warn!(
             max_instances,
             admitted = sizing.instances,
+            fiber_stacks = sizing.stacks,
             copy_on_write_memory_images = sizing.memory_images,
             connections_allowed_by_vm_max_map_count = ?sizing.allowed_by_maps,
             connections_allowed_by_open_file_limit = ?sizing.allowed_by_files,
@@ -420,6 +490,7 @@ fn log_sizing(sizing: &capacity::Sizing) {
         Some(max_instances) => tracing::info!(
             max_instances,
             admitted = sizing.instances,
+            fiber_stacks = sizing.stacks,
             copy_on_write_memory_images = sizing.memory_images,
             "instance pool sized"
         ),

@@ -24,6 +24,9 @@ pub struct InstanceState {
     pub(crate) cpu_budget: Duration,
     /// CPU time the guest ran for since it was last taken (for the `guest_cpu` metric).
     cpu_used: Duration,
+    /// The subscriptions (table reps) named with `events.wake-on`: a stream idle after
+    /// `after-batch.wait` is pulled again once one of them has an event.
+    pub(crate) wake_on: Vec<u32>,
 }
 
 impl InstanceState {
@@ -54,6 +57,7 @@ impl InstanceState {
             running: GuestClock::start(),
             cpu_budget,
             cpu_used: Duration::ZERO,
+            wake_on: Vec::new(),
         }
     }
 
