@@ -3,9 +3,11 @@
 //!
 //! A stream is a small tree: leaves are ready values (an iterator) or a subscription with
 //! its `select` closure; inner nodes merge or chain their children. The host pulls with
-//! `record-stream.next-batch`; [`Stream::next_batch`] hands out every ready value first and,
-//! only when nothing is ready, makes one `events.wait` call over every subscription that
-//! could deliver next. Events get a sequence number in arrival order, and a merge always
+//! `record-stream.poll-batch`; [`Stream::poll_batch`] hands out every ready value first and,
+//! only when nothing is ready, takes the events that have arrived on every subscription that
+//! could deliver next with one `events.wait` call that never waits. With nothing to hand
+//! out, it names those subscriptions (`events.wake-on`) and returns: the instance is idle,
+//! without a stack, until the host pulls again. Events get a sequence number in arrival order, and a merge always
 //! hands out the lowest one, so merged sources deliver in the order the bus delivered.
 //! A flushed leaf ([`Stream::iter_flushed`]) computes at most one value per pull, so what
 //! came before it reaches the host before its next value is computed.

@@ -157,6 +157,16 @@ pub mod reqwest_like {
                 .sum()
         }
 
+        /// The value of the unlabelled series `name` in `/metrics`; `NaN` when missing.
+        pub async fn metric(&self, name: &str) -> f64 {
+            let response = self.call("GET", "/metrics", "").await;
+            response
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(f64::NAN)
+        }
+
         pub async fn publish(&self, round: usize) {
             let body = serde_json::json!({"topic": "actors/order/ORD-F", "event": "checkpoint", "data": {"round": round}});
             let response = self

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use wasmtime::component::Resource;
 
 use super::acl::topic_permission;
@@ -121,6 +123,8 @@ impl events::Host for InstanceState {
 
         let ready = wait_for_any(&mut subs);
         let ready = match timeout_ms {
+            // A poll (what the SDKs do on every pull) needs no timer.
+            Some(0) => ready.now_or_never().unwrap_or(Ok(false)),
             Some(ms) => tokio::time::timeout(Duration::from_millis(ms.into()), ready)
                 .await
                 .unwrap_or(Ok(false)),
