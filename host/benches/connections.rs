@@ -45,7 +45,7 @@ async fn run() {
     let (rss_before, maps_before) = (rss_kib(pid), mappings(pid));
 
     let started = Instant::now();
-    let (connections, refused) = open_all(node.addr, wanted).await;
+    let (connections, latencies, refused) = open_all(node.addr, wanted).await;
     let took = started.elapsed();
     // Let the last streams reach their first wait.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -63,6 +63,7 @@ async fn run() {
             None => "none refused".into(),
         }
     );
+    support::report("  connect until the response head", latencies);
     println!(
         "  RSS {} MiB -> {} MiB: {:.1} KiB per connection",
         rss_before / 1024,
@@ -87,35 +88,43 @@ async fn run() {
     );
 }
 
-/// Open up to `wanted` streams with [`OPENERS`] tasks; the open ones, and the status line
-/// of the first refusal, if any.
-async fn open_all(addr: SocketAddr, wanted: usize) -> (Vec<TcpStream>, Option<String>) {
+/// Open up to `wanted` streams with [`OPENERS`] tasks; the open ones, how long each took to
+/// open, and the status line of the first refusal, if any.
+async fn open_all(
+    addr: SocketAddr,
+    wanted: usize,
+) -> (Vec<TcpStream>, Vec<Duration>, Option<String>) {
     let next = Arc::new(AtomicUsize::new(0));
     let openers = (0..OPENERS).map(|_| {
         let next = next.clone();
         tokio::spawn(async move {
-            let mut open = Vec::new();
+            let (mut open, mut took) = (Vec::new(), Vec::new());
             while next.fetch_add(1, Ordering::Relaxed) < wanted {
+                let started = Instant::now();
                 match open_stream(addr).await {
-                    Ok(stream) => open.push(stream),
+                    Ok(stream) => {
+                        took.push(started.elapsed());
+                        open.push(stream);
+                    }
                     Err(status) => {
                         // Stop every opener: the host is full.
                         next.store(wanted, Ordering::Relaxed);
-                        return (open, Some(status));
+                        return (open, took, Some(status));
                     }
                 }
             }
-            (open, None)
+            (open, took, None)
         })
     });
-    let mut all = Vec::with_capacity(wanted);
+    let (mut all, mut latencies) = (Vec::with_capacity(wanted), Vec::with_capacity(wanted));
     let mut refused = None;
     for opener in futures::future::join_all(openers).await {
-        let (open, status) = opener.expect("opener");
+        let (open, took, status) = opener.expect("opener");
         all.extend(open);
+        latencies.extend(took);
         refused = refused.or(status);
     }
-    (all, refused)
+    (all, latencies, refused)
 }
 
 /// One `order-events` stream for ORD-F, past its response head; else the status line.
