@@ -63,6 +63,9 @@ pub struct Stream {
     next_seq: u64,
     /// The current host pull, counted from 1; flushed leaves compute once per pull.
     pull: u64,
+    /// The subscriptions last named with `events.wake-on` (by key). The host keeps them
+    /// until they are replaced, so an unchanged set is not named again.
+    waking_on: Vec<u32>,
     ended: bool,
 }
 
@@ -249,6 +252,7 @@ impl Stream {
             root,
             next_seq: 1,
             pull: 0,
+            waking_on: Vec::new(),
             ended: false,
         }
     }
@@ -483,7 +487,16 @@ impl Stream {
                         self.ended = true;
                         break;
                     }
-                    sys::wake_on(&subscriptions);
+                    // Subscriptions live as long as the stream (an event source never
+                    // ends), so the same keys are the same subscriptions.
+                    if !subscriptions
+                        .iter()
+                        .map(|s| s.key())
+                        .eq(self.waking_on.iter().copied())
+                    {
+                        self.waking_on = subscriptions.iter().map(|s| s.key()).collect();
+                        sys::wake_on(&subscriptions);
+                    }
                     return (out, After::Wait);
                 }
             }
@@ -738,6 +751,34 @@ mod tests {
         assert_eq!(
             stream.next_batch(2),
             [json!({"from": "a", "n": 3}), json!({"from": "b", "n": 4})]
+        );
+    }
+
+    #[test]
+    fn an_idle_stream_names_its_subscriptions_to_the_host_once() {
+        let a = source("a/1");
+        let b = source("b/1");
+        let mut stream = Stream::from_iter([0])
+            .chain(a.map(updated("a")))
+            .chain(b.map(updated("b")));
+        assert_eq!(stream.poll_batch(5), (vec![json!(0)], After::Wait));
+        assert_eq!(fake::wake_on_calls(), 1);
+        for n in 1..=3 {
+            assert_eq!(
+                stream.poll_batch(5),
+                (vec![], After::Wait),
+                "nothing arrived"
+            );
+            fake::publish("a/1", "checkpoint", json!(n));
+            assert_eq!(
+                stream.poll_batch(5),
+                (vec![json!({"from": "a", "n": n})], After::Wait)
+            );
+        }
+        assert_eq!(
+            fake::wake_on_calls(),
+            1,
+            "the same subscription, named once"
         );
     }
 

@@ -30,6 +30,7 @@ struct Host {
     wait_calls: Vec<Vec<u32>>,
     /// The subscriptions named by the last `wake_on`.
     wake_on: Vec<u32>,
+    wake_on_calls: usize,
     query_response: Option<Result<Vec<String>, QueryError>>,
     queries: Vec<QueryRequest>,
     actor_response: Option<Result<String, ActorError>>,
@@ -54,6 +55,10 @@ pub(crate) struct Subscription {
 impl Subscription {
     pub(crate) fn gap(&self) -> bool {
         self.gap
+    }
+
+    pub(crate) fn key(&self) -> u32 {
+        self.id
     }
 }
 
@@ -120,7 +125,15 @@ fn publish_in(host: &mut Host, topic: &str, event_type: &str, data: Value) {
 
 /// Name the subscriptions the host waits on between pulls.
 pub(crate) fn wake_on(subscriptions: &[&Subscription]) {
-    with(|host| host.wake_on = subscriptions.iter().map(|s| s.id).collect());
+    with(|host| {
+        host.wake_on = subscriptions.iter().map(|s| s.id).collect();
+        host.wake_on_calls += 1;
+    });
+}
+
+/// How many times `wake_on` was called.
+pub(crate) fn wake_on_calls() -> usize {
+    with(|host| host.wake_on_calls)
 }
 
 /// The host idles until a subscription named with `wake_on` has an event (or a close is

@@ -16,6 +16,11 @@ impl Subscription {
     pub(crate) fn gap(&self) -> bool {
         self.0.gap()
     }
+
+    /// Tells this subscription apart from the others of the instance while it lives.
+    pub(crate) fn key(&self) -> u32 {
+        self.0.handle()
+    }
 }
 
 pub(crate) fn subscribe(

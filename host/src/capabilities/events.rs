@@ -152,6 +152,15 @@ impl InstanceState {
     /// event or closes (the next pull then reads the event or the close). A subscription
     /// dropped since it was named no longer counts.
     pub(crate) async fn woken(&mut self) -> Result<(), NothingToWakeOn> {
+        // Most streams wait on one subscription: no map to build for it.
+        if let [rep] = self.wake_on[..] {
+            let sub = self
+                .table
+                .get_mut(&Resource::<HostSubscription>::new_borrow(rep))
+                .map_err(|_| NothingToWakeOn)?;
+            let _ = wait_for_any(&mut [(0, sub)]).await;
+            return Ok(());
+        }
         let named: BTreeMap<u32, ()> = self.wake_on.iter().map(|&rep| (rep, ())).collect();
         let mut subs = Vec::with_capacity(named.len());
         for (index, (entry, ())) in (0u32..).zip(self.table.iter_entries(named)) {
