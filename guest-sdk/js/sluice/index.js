@@ -291,6 +291,11 @@ export class Stream {
    * `record-stream.poll-batch`: the next batch without waiting, and what the host does next.
    * With nothing to send, the stream names its subscriptions and answers 'wait', so the
    * instance holds no stack until the host pulls again.
+   *
+   * @example
+   * const last = Stream.once('last');
+   * last.poll(5); // [['"last"'], 'more']
+   * last.poll(5); // [[], 'end']
    */
   poll(max) {
     const batch = this.take(max, false);
