@@ -7,8 +7,9 @@
 //! only when nothing is ready, takes the events that have arrived on every subscription that
 //! could deliver next with one `events.wait` call that never waits. With nothing to hand
 //! out, it names those subscriptions (`events.wake-on`) and returns: the instance is idle,
-//! without a stack, until the host pulls again. Events get a sequence number in arrival order, and a merge always
-//! hands out the lowest one, so merged sources deliver in the order the bus delivered.
+//! without a stack, until the host pulls again. Events get a sequence number in arrival
+//! order, and a merge always hands out the lowest one, so merged sources deliver in the
+//! order the bus delivered.
 //! A flushed leaf ([`Stream::iter_flushed`]) computes at most one value per pull, so what
 //! came before it reaches the host before its next value is computed.
 
@@ -455,8 +456,8 @@ impl Stream {
     /// with a zero timeout takes up to `max` events that have arrived on every subscription
     /// that could deliver next. When that is done or values are out, the stream names those
     /// subscriptions with `events.wake-on` and answers [`After::Wait`]: it returns instead of
-    /// blocking, so its instance holds no stack until the host pulls again. A flushed leaf that already
-    /// computed a value in this call ends the batch with [`After::More`].
+    /// blocking, so its instance holds no stack until the host pulls again. A flushed leaf
+    /// that already computed a value in this call ends the batch with [`After::More`].
     pub(crate) fn poll_batch(&mut self, max: usize) -> (Vec<Value>, After) {
         let max = max.max(1);
         let mut out = Vec::new();

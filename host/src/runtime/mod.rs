@@ -327,14 +327,14 @@ impl Runtime {
         &self,
         pre: &IngressPre<InstanceState>,
         context: Arc<IngressContext>,
-        slot: Slot,
+        mut slot: Slot,
     ) -> wasmtime::Result<Instance> {
         let mut store = self.new_store(context);
         let bindings = pre.instantiate_async(&mut store).await?;
-        let mut slot = slot;
         Ok(Instance {
             store,
             bindings,
+            after: After::More,
             stack: slot.stack.take(),
             stacks: self.stacks.clone(),
             _slot: slot,
@@ -374,6 +374,8 @@ pub struct Instance {
     // for it is released.
     store: Store<InstanceState>,
     bindings: Ingress,
+    /// What the component said to do after its last pull.
+    after: After,
     /// Leave to hold a fiber stack: taken before a call, given back while idle.
     stack: Option<OwnedSemaphorePermit>,
     stacks: Arc<Semaphore>,
@@ -382,7 +384,7 @@ pub struct Instance {
 
 /// What the host does after a pull (the WIT's `after-batch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
+enum After {
     /// Pull again: more records may be ready.
     More,
     /// Pull again once [`Instance::idle`] returns.
@@ -410,8 +412,35 @@ impl Instance {
         handled
     }
 
+    /// The next records of `stream`, at most `max`, waiting for them if needed: between
+    /// calls, without a stack, when the component says it waits for events. Empty once the
+    /// stream has ended.
+    pub async fn next_records(
+        &mut self,
+        stream: ResourceAny,
+        max: u32,
+    ) -> wasmtime::Result<Vec<String>> {
+        loop {
+            match self.after {
+                After::End => return Ok(Vec::new()),
+                After::Wait => self.idle().await?,
+                After::More => {}
+            }
+            let (records, after) = self.poll_batch(stream, max).await?;
+            self.after = after;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            if after == After::More {
+                // Nothing yet but more to come: let other connections run before asking
+                // again (a component answering `more` with nothing must not hog a thread).
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
     /// Up to `max` records that are ready, and what to do next.
-    pub async fn poll_batch(
+    async fn poll_batch(
         &mut self,
         stream: ResourceAny,
         max: u32,
@@ -437,7 +466,7 @@ impl Instance {
     /// After [`After::Wait`]: give the fiber stack back to the pool, then wait until one of
     /// the subscriptions the guest named has an event or closes. Holds no thread and no
     /// stack, so thousands of idle streams cost only their memory.
-    pub async fn idle(&mut self) -> Result<(), NothingToWakeOn> {
+    async fn idle(&mut self) -> Result<(), NothingToWakeOn> {
         self.store.release_fiber_stack();
         self.stack = None;
         self.store.data_mut().woken().await

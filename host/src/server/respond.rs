@@ -31,7 +31,7 @@ use crate::encode::sse;
 use crate::metrics::{CpuCounter, Metrics, StreamEnd, StreamTelemetry};
 use crate::negotiate::Mode;
 use crate::runtime::bindings::types;
-use crate::runtime::{After, Instance, Runtime};
+use crate::runtime::{Instance, Runtime};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -183,12 +183,12 @@ async fn json_mode(
     id: &str,
     cpu: &CpuCounter,
 ) -> Response<Body> {
-    let first = first_record(&mut instance, stream).await;
+    let first = instance.next_records(stream, 1).await;
     cpu.inc_by(instance.take_cpu_time().as_secs_f64());
     let first = match first {
-        Ok(record) => record,
-        Err(err) => {
-            tracing::warn!(ingress = %id, error = %format!("{err:#}"), "component failed");
+        Ok(records) => records.into_iter().next(),
+        Err(trap) => {
+            tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed");
             return component_failed();
         }
     };
@@ -274,94 +274,49 @@ fn sse_mode(
         .unwrap_or_default()
 }
 
-/// JSON mode: the stream's first record, waiting (idle, as in SSE) until it has one;
-/// `None` when it ends without one.
-async fn first_record(
-    instance: &mut Instance,
-    stream: ResourceAny,
-) -> wasmtime::Result<Option<String>> {
-    loop {
-        let (records, after) = instance.poll_batch(stream, 1).await?;
-        if let Some(record) = records.into_iter().next() {
-            return Ok(Some(record));
-        }
-        match after {
-            After::End => return Ok(None),
-            After::Wait => instance.idle().await?,
-            After::More => tokio::task::yield_now().await,
-        }
-    }
-}
-
-/// The pull loop: each item is the encoding of one burst of records. Between bursts the
-/// instance idles without a stack when the component says it waits for events.
+/// The pull loop: each item is the encoding of one burst of records. Between bursts an
+/// instance waiting for events idles without a stack (`Instance::next_records`).
 fn pull(
     instance: Instance,
     stream: ResourceAny,
     id: String,
     telemetry: Arc<StreamTelemetry>,
 ) -> impl Stream<Item = Burst> + Send {
-    let pulling = Some((instance, After::More));
-    futures::stream::unfold((pulling, telemetry), move |(pulling, telemetry)| {
+    futures::stream::unfold((Some(instance), telemetry), move |(instance, telemetry)| {
         let id = id.clone();
         async move {
-            let (mut instance, mut after) = pulling?;
+            let mut instance = instance?;
             let mut out = BytesMut::new();
-            loop {
-                match after {
-                    After::End => return None,
-                    After::More => {}
-                    After::Wait => {
-                        if let Err(err) = instance.idle().await {
-                            tracing::warn!(ingress = %id, error = %err, "component failed mid-stream");
-                            return Some((failed(&telemetry, out), (None, telemetry)));
-                        }
+            let batch = instance.next_records(stream, BATCH).await;
+            telemetry.guest_cpu(instance.take_cpu_time());
+            match batch {
+                Ok(records) if records.is_empty() => None,
+                Ok(records) => {
+                    // Sized once from the records (an event is about as long as its JSON),
+                    // not grown from empty, and only now: an idle stream holds no buffer.
+                    out.reserve(records.iter().map(|record| record.len() + 16).sum());
+                    for record in &records {
+                        encode_record(record, &mut out, &id);
                     }
+                    let burst = Burst {
+                        bytes: out.freeze(),
+                        events: records.len() as u64,
+                    };
+                    Some((burst, (Some(instance), telemetry)))
                 }
-                let batch = instance.poll_batch(stream, BATCH).await;
-                telemetry.guest_cpu(instance.take_cpu_time());
-                let records = match batch {
-                    Ok((records, next)) => {
-                        after = next;
-                        records
-                    }
-                    Err(trap) => {
-                        tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
-                        return Some((failed(&telemetry, out), (None, telemetry)));
-                    }
-                };
-                if records.is_empty() {
-                    // Nothing yet but more to come: let other connections run before asking
-                    // again (a component answering `more` with nothing must not hog a thread).
-                    if after == After::More {
-                        tokio::task::yield_now().await;
-                    }
-                    continue;
+                Err(trap) => {
+                    tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
+                    telemetry.component_failed();
+                    sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
+                    let burst = Burst {
+                        bytes: out.freeze(),
+                        events: 1,
+                    };
+                    Some((burst, (None, telemetry)))
                 }
-                // Sized once from the records (an event is about as long as its JSON), not
-                // grown from empty, and only now: an idle stream holds no buffer.
-                out.reserve(records.iter().map(|record| record.len() + 16).sum());
-                for record in &records {
-                    encode_record(record, &mut out, &id);
-                }
-                let burst = Burst {
-                    bytes: out.freeze(),
-                    events: records.len() as u64,
-                };
-                return Some((burst, (Some((instance, after)), telemetry)));
             }
         }
     })
-}
-
-/// The last burst of a stream whose component failed.
-fn failed(telemetry: &StreamTelemetry, mut out: BytesMut) -> Burst {
-    telemetry.component_failed();
-    sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
-    Burst {
-        bytes: out.freeze(),
-        events: 1,
-    }
 }
 
 /// Move bursts from the component to the client's buffer. Ends — dropping the instance —
