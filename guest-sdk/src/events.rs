@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::record::json_of;
+use crate::record::json_text;
 use crate::stream::Stream;
 use crate::sys;
 use crate::time::Timestamp;
@@ -439,9 +439,9 @@ impl Events {
         Stream::from_subscription(
             self.subscription,
             Box::new(move |event| match select(event) {
-                Ok(Some(value)) => Some(json_of(value)),
+                Ok(Some(value)) => Some(json_text(value)),
                 Ok(None) => None,
-                Err(err) => Some(err.to_json()),
+                Err(err) => Some(json_text(err.to_json())),
             }),
         )
     }
@@ -476,10 +476,10 @@ impl From<Events> for Stream {
 }
 
 /// The JSON a `select` result yields: the value, or the error record.
-fn yielded<T: Serialize>(result: Result<T, Error>) -> Value {
+fn yielded<T: Serialize>(result: Result<T, Error>) -> String {
     match result {
-        Ok(value) => json_of(value),
-        Err(err) => err.to_json(),
+        Ok(value) => json_text(value),
+        Err(err) => json_text(err.to_json()),
     }
 }
 

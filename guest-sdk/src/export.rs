@@ -128,7 +128,6 @@ pub mod __private {
     use crate::error::Error;
     use crate::request::{Caller, Mode, Request};
     use crate::stream::{After, Stream};
-    use serde_json::Value;
 
     /// The `record-stream` resource: a [`Stream`] the host pulls from.
     pub struct RecordStreamExport(RefCell<Stream>);
@@ -142,7 +141,7 @@ pub mod __private {
                 After::Wait => AfterBatch::Wait,
                 After::End => AfterBatch::End,
             };
-            (values.iter().map(Value::to_string).collect(), after)
+            (values, after)
         }
     }
 

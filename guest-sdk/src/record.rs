@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -33,9 +35,11 @@ use crate::error::Error;
 ///     r#"{"event":"heartbeat","id":"hb-42","retry":5000,"data":{"timestamp":"2026-01-11T19:30:00Z"}}"#
 /// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Record {
-    fields: Map<String, Value>,
+    /// Each field's value as compact JSON text, serialized once when it is set: a record is
+    /// written out by copying text, never by building and copying a `Value` tree.
+    fields: Vec<(String, Box<RawValue>)>,
     /// Set when a field could not be serialized; the record then yields this error.
     invalid: Option<Error>,
 }
@@ -90,13 +94,8 @@ impl Record {
     /// );
     /// ```
     pub fn error(error: impl Into<Error>) -> Self {
-        match error.into().to_json() {
-            Value::Object(fields) => Self {
-                fields,
-                invalid: None,
-            },
-            _ => unreachable!("Error::to_json always returns an object"),
-        }
+        let mut record = error.into().to_json();
+        Self::new().field("error", record["error"].take())
     }
 
     /// Set `id`, the SSE event id the browser sends back as `Last-Event-ID` when it
@@ -153,10 +152,11 @@ impl Record {
     /// ```
     pub fn field(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         let name = name.into();
-        match serde_json::to_value(value) {
-            Ok(value) => {
-                self.fields.insert(name, value);
-            }
+        match serde_json::value::to_raw_value(&value) {
+            Ok(value) => match self.fields.iter_mut().find(|(field, _)| *field == name) {
+                Some((_, slot)) => *slot = value,
+                None => self.fields.push((name, value)),
+            },
             Err(err) => {
                 if self.invalid.is_none() {
                     self.invalid = Some(
@@ -178,10 +178,11 @@ impl Record {
     ///
     /// ```
     /// let record = sluice_sdk::Record::event("init");
-    /// assert_eq!(record.get("event").and_then(|v| v.as_str()), Some("init"));
+    /// assert_eq!(record.get("event"), Some(sluice_sdk::json!("init")));
     /// ```
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
+    pub fn get(&self, name: &str) -> Option<Value> {
+        let (_, value) = self.fields.iter().find(|(field, _)| field == name)?;
+        serde_json::from_str(value.get()).ok()
     }
 
     /// The record as a JSON value (the error record if a field failed to serialize).
@@ -193,45 +194,64 @@ impl Record {
     /// assert!(value.is_object());
     /// ```
     pub fn to_json(&self) -> Value {
-        match &self.invalid {
-            Some(error) => error.to_json(),
-            None => Value::Object(self.fields.clone()),
+        if let Some(error) = &self.invalid {
+            return error.to_json();
         }
-    }
-
-    /// The record as a JSON value, without copying.
-    pub(crate) fn into_json(self) -> Value {
-        match self.invalid {
-            Some(error) => error.to_json(),
-            None => Value::Object(self.fields),
-        }
+        let fields: Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|(name, value)| {
+                let value = serde_json::from_str(value.get()).unwrap_or(Value::Null);
+                (name.clone(), value)
+            })
+            .collect();
+        Value::Object(fields)
     }
 }
 
-/// `value` as JSON, or an `INVALID_RECORD` error record when it does not serialize.
-pub(crate) fn json_of<T: Serialize>(value: T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|err| {
+impl PartialEq for Record {
+    /// Equal when the same fields hold the same JSON text, in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.invalid == other.invalid
+            && self.fields.len() == other.fields.len()
+            && self
+                .fields
+                .iter()
+                .zip(&other.fields)
+                .all(|((a, x), (b, y))| a == b && x.get() == y.get())
+    }
+}
+
+/// `value` as compact JSON text, serialized once (what `poll-batch` hands the host), or an
+/// `INVALID_RECORD` error record when it does not serialize.
+pub(crate) fn json_text<T: Serialize>(value: T) -> String {
+    serde_json::to_string(&value).unwrap_or_else(|err| {
         Error::new(
             "INVALID_RECORD",
             format!("the value could not be serialized: {err}"),
         )
         .with_status(500)
         .to_json()
+        .to_string()
     })
 }
 
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.invalid {
-            Some(error) => error.to_json().serialize(serializer),
-            None => self.fields.serialize(serializer),
+        if let Some(error) = &self.invalid {
+            return error.to_json().serialize(serializer);
         }
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (name, value) in &self.fields {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
 impl From<Record> for Value {
     fn from(record: Record) -> Self {
-        record.into_json()
+        record.to_json()
     }
 }
 

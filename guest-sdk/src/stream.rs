@@ -16,16 +16,15 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use serde::Serialize;
-use serde_json::Value;
-
 use crate::error::Error;
 use crate::events::Event;
-use crate::record::json_of;
+use crate::record::json_text;
 use crate::sys;
+use serde::Serialize;
 
-/// What a subscription's `select` closure makes of one event; `None` skips it.
-pub(crate) type Select = Box<dyn FnMut(Event) -> Option<Value>>;
+/// What a subscription's `select` closure makes of one event, as JSON text; `None` skips
+/// it.
+pub(crate) type Select = Box<dyn FnMut(Event) -> Option<String>>;
 
 /// The values one response yields, pulled by the host one batch at a time.
 ///
@@ -71,16 +70,17 @@ pub struct Stream {
 }
 
 enum Node {
-    /// Ready values, produced lazily, with one value looked ahead.
+    /// Ready values (as JSON text, like every value in the tree), produced lazily, with one
+    /// value looked ahead.
     Values {
-        iter: Box<dyn Iterator<Item = Value>>,
-        next: Option<Value>,
+        iter: Box<dyn Iterator<Item = String>>,
+        next: Option<String>,
     },
     /// Values computed one per host pull ([`Stream::iter_flushed`]): `iter` is called only
     /// in a pull other than `pulled_in`, the last one that called it.
     Flushed {
-        iter: Box<dyn Iterator<Item = Value>>,
-        next: Option<Value>,
+        iter: Box<dyn Iterator<Item = String>>,
+        next: Option<String>,
         pulled_in: u64,
     },
     /// A subscription, the events it delivered that were not handed out yet, and `select`.
@@ -183,7 +183,7 @@ impl Node {
     }
 
     /// Hand out the value `peek(pull)` just announced; `None` when `select` skipped it.
-    fn take(&mut self, pull: u64) -> Option<Value> {
+    fn take(&mut self, pull: u64) -> Option<String> {
         match self {
             Node::Values { next, .. } | Node::Flushed { next, .. } => next.take(),
             Node::Events { buffer, select, .. } => {
@@ -284,7 +284,7 @@ impl Stream {
     /// }
     /// ```
     pub fn once(value: impl Serialize) -> Self {
-        Self::from_values(std::iter::once(json_of(value)))
+        Self::from_values(std::iter::once(json_text(value)))
     }
 
     /// A stream of one error record `{"error":{…}}`; shorthand for
@@ -323,7 +323,7 @@ impl Stream {
         I::IntoIter: 'static,
         I::Item: Serialize + 'static,
     {
-        Self::from_values(iter.into_iter().map(json_of))
+        Self::from_values(iter.into_iter().map(json_text))
     }
 
     /// Like [`iter`](Stream::iter), but each value reaches the host before the next one is
@@ -351,7 +351,7 @@ impl Stream {
         I::Item: Serialize + 'static,
     {
         Self::new(Node::Flushed {
-            iter: Box::new(iter.into_iter().fuse().map(json_of)),
+            iter: Box::new(iter.into_iter().fuse().map(json_text)),
             next: None,
             pulled_in: 0,
         })
@@ -442,7 +442,7 @@ impl Stream {
         })
     }
 
-    fn from_values(iter: impl Iterator<Item = Value> + 'static) -> Self {
+    fn from_values(iter: impl Iterator<Item = String> + 'static) -> Self {
         Self::new(Node::Values {
             iter: Box::new(iter),
             next: None,
@@ -458,7 +458,7 @@ impl Stream {
     /// subscriptions with `events.wake-on` and answers [`After::Wait`]: it returns instead of
     /// blocking, so its instance holds no stack until the host pulls again. A flushed leaf
     /// that already computed a value in this call ends the batch with [`After::More`].
-    pub(crate) fn poll_batch(&mut self, max: usize) -> (Vec<Value>, After) {
+    pub(crate) fn poll_batch(&mut self, max: usize) -> (Vec<String>, After) {
         let max = max.max(1);
         let mut out = Vec::new();
         let mut polled = false;
@@ -508,15 +508,15 @@ impl Stream {
 
     /// Buffer the events that have arrived on every waiting subscription, up to `max`,
     /// without waiting. An error ends the stream; it is returned as the record to yield last.
-    fn take_arrived(&mut self, max: usize) -> Result<(), Value> {
+    fn take_arrived(&mut self, max: usize) -> Result<(), String> {
         let mut subscriptions = Vec::new();
         self.root.waiting(&mut subscriptions);
         if subscriptions.is_empty() {
             return Ok(());
         }
         let max = u32::try_from(max).unwrap_or(u32::MAX);
-        let arrived =
-            sys::wait(&subscriptions, max, Some(0)).map_err(|err| Error::from(err).to_json())?;
+        let arrived = sys::wait(&subscriptions, max, Some(0))
+            .map_err(|err| json_text(Error::from(err).to_json()))?;
         if arrived.is_empty() {
             return Ok(());
         }
@@ -555,7 +555,7 @@ impl<T: Serialize> FromIterator<T> for Stream {
     /// # let _ = stream;
     /// ```
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        let values: Vec<Value> = iter.into_iter().map(json_of).collect();
+        let values: Vec<String> = iter.into_iter().map(json_text).collect();
         Self::from_values(values.into_iter())
     }
 }
@@ -579,11 +579,15 @@ impl fmt::Debug for Stream {
 impl Stream {
     /// What a host pulling this stream gets next: between 1 and `max` values, idling (in the
     /// fake host, publishing its `later` events) while the stream waits; empty once it ends.
-    fn next_batch(&mut self, max: usize) -> Vec<Value> {
+    fn next_batch(&mut self, max: usize) -> Vec<serde_json::Value> {
+        let parsed = |values: Vec<String>| {
+            let parse = |text: String| serde_json::from_str(&text).expect("JSON text");
+            values.into_iter().map(parse).collect()
+        };
         loop {
             match self.poll_batch(max) {
-                (values, After::End) => return values,
-                (values, _) if !values.is_empty() => return values,
+                (values, After::End) => return parsed(values),
+                (values, _) if !values.is_empty() => return parsed(values),
                 (_, After::Wait) => sys::fake::idle(),
                 (_, After::More) => {}
             }
@@ -597,7 +601,7 @@ mod tests {
     use crate::events::{Events, events};
     use crate::record::Record;
     use crate::sys::fake;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn updated(tag: &'static str) -> impl FnMut(Event) -> Result<Value, Error> {
         move |e| Ok(json!({ "from": tag, "n": e.data }))
@@ -762,7 +766,7 @@ mod tests {
         let mut stream = Stream::from_iter([0])
             .chain(a.map(updated("a")))
             .chain(b.map(updated("b")));
-        assert_eq!(stream.poll_batch(5), (vec![json!(0)], After::Wait));
+        assert_eq!(stream.poll_batch(5), (vec!["0".to_owned()], After::Wait));
         assert_eq!(fake::wake_on_calls(), 1);
         for n in 1..=3 {
             assert_eq!(
@@ -773,7 +777,7 @@ mod tests {
             fake::publish("a/1", "checkpoint", json!(n));
             assert_eq!(
                 stream.poll_batch(5),
-                (vec![json!({"from": "a", "n": n})], After::Wait)
+                (vec![json!({"from": "a", "n": n}).to_string()], After::Wait)
             );
         }
         assert_eq!(

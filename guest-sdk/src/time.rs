@@ -69,8 +69,7 @@ impl Timestamp {
     /// assert_eq!(t.to_rfc3339(), "2026-01-11T19:30:00.000Z");
     /// ```
     pub fn to_rfc3339(self) -> String {
-        let (date, time) = self.civil();
-        format!("{date}T{time}.{:03}Z", self.millis % 1000)
+        Rfc3339::new(self, true).as_str().to_owned()
     }
 
     /// RFC 3339 UTC at whole seconds (milliseconds dropped): `2026-01-11T19:30:00Z`.
@@ -82,25 +81,75 @@ impl Timestamp {
     /// assert_eq!(t.to_rfc3339_seconds(), "2026-01-11T19:30:00Z");
     /// ```
     pub fn to_rfc3339_seconds(self) -> String {
-        let (date, time) = self.civil();
-        format!("{date}T{time}Z")
+        Rfc3339::new(self, false).as_str().to_owned()
+    }
+}
+
+/// RFC 3339 text in a buffer on the stack: every event a stream maps serializes its
+/// timestamp, and `format!` would cost several allocations each time.
+struct Rfc3339 {
+    /// Up to a 9-digit year (`u64` milliseconds reach year 584,556,019), then
+    /// `-MM-DDThh:mm:ss.mmmZ`.
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Rfc3339 {
+    fn new(timestamp: Timestamp, with_millis: bool) -> Self {
+        let seconds = timestamp.millis / 1000;
+        let of_day = seconds % 86_400;
+        let (year, month, day) = civil_from_days(seconds / 86_400);
+        let mut text = Self {
+            bytes: [0; 32],
+            len: 0,
+        };
+        text.number(year, 4);
+        text.byte(b'-');
+        text.number(month, 2);
+        text.byte(b'-');
+        text.number(day, 2);
+        text.byte(b'T');
+        text.number(of_day / 3600, 2);
+        text.byte(b':');
+        text.number(of_day / 60 % 60, 2);
+        text.byte(b':');
+        text.number(of_day % 60, 2);
+        if with_millis {
+            text.byte(b'.');
+            text.number(timestamp.millis % 1000, 3);
+        }
+        text.byte(b'Z');
+        text
     }
 
-    /// `("YYYY-MM-DD", "hh:mm:ss")` in UTC.
-    fn civil(self) -> (String, String) {
-        let seconds = self.millis / 1000;
-        let days = seconds / 86_400;
-        let of_day = seconds % 86_400;
-        let (year, month, day) = civil_from_days(days);
-        (
-            format!("{year:04}-{month:02}-{day:02}"),
-            format!(
-                "{:02}:{:02}:{:02}",
-                of_day / 3600,
-                of_day / 60 % 60,
-                of_day % 60
-            ),
-        )
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    /// `n` in decimal, zero-padded to at least `width` digits.
+    fn number(&mut self, mut n: u64, width: usize) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for _ in digits.len() - start..width {
+            self.byte(b'0');
+        }
+        for &digit in &digits[start..] {
+            self.byte(digit);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators were written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
@@ -121,13 +170,13 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        f.write_str(Rfc3339::new(*self, true).as_str())
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        serializer.serialize_str(Rfc3339::new(*self, true).as_str())
     }
 }
 
@@ -205,6 +254,35 @@ mod tests {
     fn serializes_as_an_rfc3339_string() {
         let json = serde_json::to_string(&Timestamp::from_millis(1_768_159_800_123)).unwrap();
         assert_eq!(json, r#""2026-01-11T19:30:00.123Z""#);
+    }
+
+    #[test]
+    fn the_text_matches_zero_padded_formatting_up_to_the_largest_timestamp() {
+        let reference = |millis: u64, with_millis: bool| {
+            let seconds = millis / 1000;
+            let of_day = seconds % 86_400;
+            let (year, month, day) = civil_from_days(seconds / 86_400);
+            let (h, m, s) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+            let fraction = if with_millis {
+                format!(".{:03}", millis % 1000)
+            } else {
+                String::new()
+            };
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+        };
+        let mut millis = 7u64;
+        let mut samples = vec![0, 999, 1000, 253_402_300_799_999, u64::MAX];
+        for _ in 0..2000 {
+            millis = millis
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            samples.push(millis >> (millis % 24));
+        }
+        for millis in samples {
+            let t = Timestamp::from_millis(millis);
+            assert_eq!(t.to_rfc3339(), reference(millis, true), "{millis}");
+            assert_eq!(t.to_rfc3339_seconds(), reference(millis, false), "{millis}");
+        }
     }
 
     #[test]
