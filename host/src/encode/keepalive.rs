@@ -1,6 +1,6 @@
 //! Keepalive (SPEC S4): a `:keepalive` comment after a configurable silence, so proxies
 //! do not time an idle stream out. A wrapper around the stream of encoded events whose
-//! timer restarts on every real event; framing lives elsewhere.
+//! silence is counted from the last real event; framing lives elsewhere.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +18,11 @@ pub struct KeepAliveStream<S> {
     inner: S,
     interval: Duration,
     timer: Pin<Box<Sleep>>,
+    /// When the last real item went out since the timer was last set. The timer moves to
+    /// `last + interval` only when it fires, not on every item: moving a timer takes the
+    /// timer wheel's lock, and an event fanned out to thousands of streams would take it
+    /// once per stream.
+    last_item: Option<Instant>,
     comment: Bytes,
 }
 
@@ -29,6 +34,7 @@ impl<S> KeepAliveStream<S> {
             inner,
             interval,
             timer: Box::pin(tokio::time::sleep(interval)),
+            last_item: None,
             comment: comment.freeze(),
         }
     }
@@ -39,29 +45,36 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAliveStream<S> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(item) => {
-                this.timer.as_mut().reset(deadline(this.interval));
-                Poll::Ready(item)
+        if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
+            this.last_item = Some(Instant::now());
+            return Poll::Ready(item);
+        }
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    this.timer.as_mut().reset(deadline(this.interval));
-                    Poll::Ready(Some(this.comment.clone()))
+            // The timer fired: silence since the last item, if there was one, is shorter.
+            if let Some(last) = this.last_item.take() {
+                let due = deadline(last, this.interval);
+                if due > Instant::now() {
+                    this.timer.as_mut().reset(due);
+                    continue;
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
+            this.timer
+                .as_mut()
+                .reset(deadline(Instant::now(), this.interval));
+            return Poll::Ready(Some(this.comment.clone()));
         }
     }
 }
 
-/// `interval` from now. `Instant + Duration` panics past the clock's range, which a
+/// `interval` after `from`. `Instant + Duration` panics past the clock's range, which a
 /// `keepaliveSeconds` of centuries reaches; such an interval means "never", so the deadline
 /// is as far off as tokio's own for an endless sleep (about 30 years).
-fn deadline(interval: Duration) -> Instant {
+fn deadline(from: Instant, interval: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    let now = Instant::now();
-    now.checked_add(interval).unwrap_or(now + FAR)
+    from.checked_add(interval).unwrap_or(from + FAR)
 }
 
 #[cfg(test)]
@@ -95,6 +108,27 @@ mod tests {
         let after_event = Instant::now();
         assert_eq!(stream.next().await.expect("keepalive"), ":keepalive\n\n");
         assert_eq!(after_event.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_flow_of_events_sends_no_keepalive_and_silence_after_it_does() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut stream = KeepAliveStream::new(ReceiverStream::new(rx), Duration::from_secs(30));
+        // An event every 20 s for two minutes. The first timer (due at 30 s) has long passed
+        // when the stream next waits: it moves to 30 s after the last event instead of firing.
+        for n in 0..6 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            tx.send(Bytes::from(format!("data: {n}\n\n")))
+                .await
+                .expect("open");
+            assert_eq!(
+                stream.next().await.expect("event"),
+                format!("data: {n}\n\n")
+            );
+        }
+        let last_event = Instant::now();
+        assert_eq!(stream.next().await.expect("keepalive"), ":keepalive\n\n");
+        assert_eq!(last_event.elapsed(), Duration::from_secs(30));
     }
 
     #[tokio::test(start_paused = true)]

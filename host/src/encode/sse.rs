@@ -9,7 +9,10 @@
 //!   colon) and a blank line ends the event. Line endings are `\n`.
 //! - Values: strings go out raw; numbers and booleans as their JSON text; objects and arrays as
 //!   compact JSON. `data` is always compact JSON, so `"data": "x"` gives `data: "x"` and
-//!   `"data": null` gives `data: null`.
+//!   `"data": null` gives `data: null`. A record that arrives as text ([`encode_text`]) and
+//!   whose `data` is already written that way has it copied, not parsed and written again;
+//!   the one visible difference is that a name given twice inside such `data` is passed on
+//!   as written (`JSON.parse` keeps the last, as a parse would).
 //! - A `null` field other than `data` is **omitted**, as if absent (a `null` id would otherwise
 //!   reset the client's last event id by accident).
 //! - No `data` field means no data line: `EventSource` then dispatches nothing, but `id` and
@@ -38,7 +41,9 @@
 use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
+use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why a value cannot be sent as an event; nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +76,158 @@ pub fn encode(value: &Value, out: &mut BytesMut) -> Result<(), InvalidEvent> {
     Ok(())
 }
 
+/// Appends exactly one event for `text`, a value as JSON text (what a component yields):
+/// the same bytes as parsing it and calling [`encode`]. A record's `data` that is already
+/// written as serde_json writes compact JSON is copied as it is, not parsed into a tree and
+/// written again (see [`is_compact_as_written`]).
+///
+/// # Errors
+/// [`InvalidEvent`] when `text` is not JSON, or when [`encode`] would refuse its value;
+/// `out` is then left exactly as it was.
+pub fn encode_text(text: &str, out: &mut BytesMut) -> Result<(), InvalidEvent> {
+    if let Some(fields) = top_level_fields(text) {
+        let parsed: Option<Vec<(&str, Field<'_>)>> = fields
+            .iter()
+            .map(|&(name, raw)| Field::of(name, raw).map(|field| (name, field)))
+            .collect();
+        if let Some(fields) = parsed
+            && !has_duplicate_names(&fields)
+            && !is_error_record(&fields)
+        {
+            let fields = fields.iter().map(|(name, field)| (*name, field.as_item()));
+            Event::from_fields(fields)?.write_to(out);
+            return Ok(());
+        }
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|err| InvalidEvent::new(format!("the record is not JSON: {err}")))?;
+    encode(&value, out)
+}
+
+/// A top-level field of a record given as text: `data` kept as its text when it is compact,
+/// any other field parsed (they are short: an event name, an id).
+enum Field<'a> {
+    Data(&'a str),
+    Other(Value),
+}
+
+impl<'a> Field<'a> {
+    /// `None` when the field needs the slow path: `data` not in compact form.
+    fn of(name: &str, raw: &'a RawValue) -> Option<Self> {
+        if name == "data" {
+            return is_compact_as_written(raw.get()).then(|| Field::Data(raw.get()));
+        }
+        serde_json::from_str(raw.get()).ok().map(Field::Other)
+    }
+
+    fn as_item(&self) -> Item<'_> {
+        match self {
+            Field::Data(text) => Item::CompactData(text),
+            Field::Other(value) => Item::Value(value),
+        }
+    }
+}
+
+/// A record's value for the event builder: parsed, or `data` as compact JSON text.
+#[derive(Debug, Clone, Copy)]
+enum Item<'a> {
+    Value(&'a Value),
+    CompactData(&'a str),
+}
+
+/// A record with a name twice keeps the last value at the first place in a parsed tree;
+/// such rare text takes the slow path, which does exactly that.
+fn has_duplicate_names(fields: &[(&str, Field<'_>)]) -> bool {
+    fields
+        .iter()
+        .enumerate()
+        .any(|(i, (name, _))| fields[..i].iter().any(|(other, _)| other == name))
+}
+
+/// `{"error": {…}}`, which becomes `event: error`: left to [`encode`].
+fn is_error_record(fields: &[(&str, Field<'_>)]) -> bool {
+    matches!(fields, [("error", Field::Other(Value::Object(_)))])
+}
+
+/// The fields of `text` in order when it is a JSON object whose names need no unescaping,
+/// each value as its raw text; `None` otherwise (the slow path then decides).
+fn top_level_fields(text: &str) -> Option<Vec<(&str, &RawValue)>> {
+    struct Fields;
+    impl<'de> Visitor<'de> for Fields {
+        type Value = Vec<(&'de str, &'de RawValue)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(4));
+            while let Some(field) = map.next_entry::<&'de str, &'de RawValue>()? {
+                fields.push(field);
+            }
+            Ok(fields)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let fields = deserializer.deserialize_map(Fields).ok()?;
+    deserializer.end().ok()?;
+    Some(fields)
+}
+
+/// Whether `text` (valid JSON) is exactly what serde_json writes for the value it parses
+/// to, so it can be sent as it is: no whitespace between tokens, no number a parse could
+/// rewrite (fractions, exponents, `-0`, integers too long for 64 bits), and no string escape
+/// serde_json would write differently (`\/`, `\u…`). Nested duplicate names pass: a browser's
+/// `JSON.parse` keeps the last, as a parsed tree would.
+pub fn is_compact_as_written(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        Some(b'"') => break,
+                        Some(b'\\') => {
+                            if !matches!(
+                                bytes.get(i + 1),
+                                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't')
+                            ) {
+                                return false;
+                            }
+                            i += 2;
+                        }
+                        Some(_) => i += 1,
+                        None => return false,
+                    }
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let number = &bytes[start..i];
+                let digits = number.strip_prefix(b"-").unwrap_or(number);
+                // 18 digits always fit in an i64 or a u64; "-0" parses to 0.
+                if digits.len() > 18 || number == b"-0" {
+                    return false;
+                }
+                if matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
+                    return false;
+                }
+            }
+            b'{' | b'}' | b'[' | b']' | b':' | b',' | b't' | b'r' | b'u' | b'e' | b'f' | b'a'
+            | b'l' | b's' | b'n' => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Appends `event: error` with `data: {"code":…,"message":…}`. JSON escaping keeps any CR, LF or
 /// NUL in `code` or `message` from breaking the framing.
 pub fn encode_error(code: &str, message: &str, out: &mut BytesMut) {
@@ -80,7 +237,7 @@ pub fn encode_error(code: &str, message: &str, out: &mut BytesMut) {
     let error = Value::Object(error);
     Event {
         event: Some(Cow::Borrowed("error")),
-        data: Some(&error),
+        data: Some(Item::Value(&error)),
         ..Event::default()
     }
     .write_to(out);
@@ -122,7 +279,7 @@ struct Event<'a> {
     retry: Option<u64>,
     fields: Vec<(&'a str, Cow<'a, str>)>,
     /// Written as compact JSON.
-    data: Option<&'a Value>,
+    data: Option<Item<'a>>,
 }
 
 impl<'a> Event<'a> {
@@ -137,9 +294,26 @@ impl<'a> Event<'a> {
             }
             .data(error));
         }
+        let fields = record
+            .iter()
+            .map(|(name, value)| (name.as_str(), Item::Value(value)));
+        Self::from_fields(fields)
+    }
+
+    /// The event for a record's fields, in the record's order.
+    fn from_fields(
+        fields: impl Iterator<Item = (&'a str, Item<'a>)>,
+    ) -> Result<Self, InvalidEvent> {
         let mut event = Event::default();
-        for (name, value) in record {
-            event = match (name.as_str(), value) {
+        for (name, item) in fields {
+            let value = match item {
+                Item::CompactData(_) => {
+                    event.data = Some(item);
+                    continue;
+                }
+                Item::Value(value) => value,
+            };
+            event = match (name, value) {
                 ("data", value) => event.data(value),
                 (_, Value::Null) => event,
                 ("event", value) => event.event(value)?,
@@ -215,7 +389,7 @@ impl<'a> Event<'a> {
     }
 
     fn data(mut self, value: &'a Value) -> Self {
-        self.data = Some(value);
+        self.data = Some(Item::Value(value));
         self
     }
 
@@ -252,7 +426,12 @@ impl<'a> Event<'a> {
             // escapes every control character, so data can never break a line; and a
             // `Value` written to memory cannot fail.
             out.extend_from_slice(b"data: ");
-            let _ = serde_json::to_writer((&mut *out).writer(), data);
+            match data {
+                Item::Value(value) => {
+                    let _ = serde_json::to_writer((&mut *out).writer(), value);
+                }
+                Item::CompactData(text) => out.extend_from_slice(text.as_bytes()),
+            }
             out.extend_from_slice(b"\n");
         }
         out.extend_from_slice(b"\n");
@@ -721,6 +900,93 @@ mod tests {
         s + "\n"
     }
 
+    /// `encode_text` on `text` writes what `encode` writes for its parsed value.
+    #[track_caller]
+    fn assert_text_like_value(text: &str) {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let mut by_value = BytesMut::new();
+        let by_value_result = encode(&value, &mut by_value);
+        let mut by_text = BytesMut::new();
+        assert_eq!(encode_text(text, &mut by_text), by_value_result, "{text}");
+        assert_eq!(by_text, by_value, "{text}");
+    }
+
+    #[test]
+    fn data_a_parse_would_rewrite_is_written_as_serde_json_writes_it() {
+        for data in [
+            r#"{"a": 1}"#,
+            r#"[1, 2]"#,
+            "1.50",
+            "1e5",
+            "1E5",
+            "-0",
+            "123456789012345678901",
+            r#""a\/b""#,
+            r#""\u00e9""#,
+            r#""\u001F""#,
+        ] {
+            assert!(!is_compact_as_written(data), "{data}");
+            assert_text_like_value(&format!(r#"{{"event":"e","data":{data}}}"#));
+        }
+    }
+
+    #[test]
+    fn compact_data_is_copied_as_it_is() {
+        for data in [
+            r#"{"a":1,"b":[true,false,null],"c":"x\"y\\z\n\t"}"#,
+            "-12",
+            "123456789012345678",
+            r#""é🦀""#,
+            "null",
+            "[]",
+        ] {
+            assert!(is_compact_as_written(data), "{data}");
+            let text = format!(r#"{{"event":"e","id":"7","data":{data}}}"#);
+            assert_text_like_value(&text);
+            let mut out = BytesMut::new();
+            encode_text(&text, &mut out).unwrap();
+            assert_eq!(out, format!("event: e\nid: 7\ndata: {data}\n\n"));
+        }
+    }
+
+    #[test]
+    fn a_name_twice_inside_data_is_passed_on_as_written() {
+        // `JSON.parse` keeps the last, as a parsed tree would.
+        let mut out = BytesMut::new();
+        encode_text(r#"{"data":{"a":1,"a":2}}"#, &mut out).unwrap();
+        assert_eq!(out, "data: {\"a\":1,\"a\":2}\n\n");
+    }
+
+    #[test]
+    fn records_the_fast_path_leaves_alone_encode_as_before() {
+        for text in [
+            r#"{"data":1,"data":2}"#,
+            r#"{"error":{"code":"X","message":"m"}}"#,
+            r#"{"error":"plain"}"#,
+            r#"{"ev\u0065nt":"e","data":1}"#,
+            r#"{}"#,
+            r#"{"event":null,"data":null}"#,
+            r#"{"retry":"05000"}"#,
+            r#"{"id":"a\u0000b","data":1}"#,
+            r#""Hello world""#,
+            "[1,2]",
+            "42",
+        ] {
+            assert_text_like_value(text);
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_refused_and_nothing_is_written() {
+        let mut out = BytesMut::from(PREFIX);
+        let err = encode_text(r#"{"data":1"#, &mut out).unwrap_err();
+        assert!(
+            err.reason().starts_with("the record is not JSON: "),
+            "{err}"
+        );
+        assert_eq!(&out[..], PREFIX);
+    }
+
     fn text() -> impl Strategy<Value = String> {
         prop_oneof![
             "[a-z0-9 ]{0,6}",
@@ -820,6 +1086,34 @@ mod tests {
                 }
                 (Err(_), None) => {}
                 (got, _) => prop_assert!(false, "{value:?}: got {got:?}, model {expected:?}"),
+            }
+        }
+
+        #[test]
+        fn text_encodes_to_the_same_bytes_as_the_parsed_value(
+            value in yielded(),
+            spaced in any::<bool>(),
+        ) {
+            // As a component writes it (compact), or pretty-printed (the slow path).
+            let text = if spaced {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                value.to_string()
+            };
+            let mut by_value = BytesMut::from(PREFIX);
+            let by_value_result = encode(&value, &mut by_value);
+            let mut by_text = BytesMut::from(PREFIX);
+            let by_text_result = encode_text(&text, &mut by_text);
+            prop_assert_eq!(by_text_result, by_value_result);
+            prop_assert_eq!(by_text, by_value);
+        }
+
+        #[test]
+        fn compact_text_is_what_serde_json_writes_for_it(value in json_value()) {
+            let text = value.to_string();
+            if is_compact_as_written(&text) {
+                let reparsed: Value = serde_json::from_str(&text).unwrap();
+                prop_assert_eq!(reparsed.to_string(), text);
             }
         }
 

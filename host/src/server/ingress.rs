@@ -325,6 +325,8 @@ fn stream_end(app: &App) -> impl std::future::Future<Output = StreamEnd> + Send 
             }
         };
         tokio::select! {
+            // Polled with every frame a stream sends: a fixed order, no random draw.
+            biased;
             () = lifetime => StreamEnd::Lifetime,
             () = draining => StreamEnd::Drain,
         }

@@ -334,6 +334,8 @@ async fn feed(
     let mut bursts = std::pin::pin!(bursts);
     loop {
         let burst = tokio::select! {
+            // Fixed order: no random draw per burst.
+            biased;
             burst = bursts.next() => burst,
             () = sender.closed() => return,
         };
@@ -353,12 +355,10 @@ async fn feed(
 }
 
 fn encode_record(record: &str, out: &mut BytesMut, id: &str) {
-    let encoded = serde_json::from_str::<Value>(record)
-        .map_err(|err| format!("the record is not JSON: {err}"))
-        .and_then(|value| sse::encode(&value, out).map_err(|invalid| invalid.reason().to_owned()));
-    if let Err(reason) = encoded {
+    if let Err(invalid) = sse::encode_text(record, out) {
+        let reason = invalid.reason();
         tracing::debug!(ingress = %id, %reason, "invalid event replaced");
-        sse::encode_error("INVALID_EVENT", &reason, out);
+        sse::encode_error("INVALID_EVENT", reason, out);
     }
 }
 
