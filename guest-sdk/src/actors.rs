@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::json::Json;
 use crate::sys;
 
 /// One message to an actor: a type, an optional alias and an optional JSON body.
@@ -99,7 +100,9 @@ impl Message {
 /// the platform's `messageActor(type, id, [{ type = … }])`.
 ///
 /// Returns the actor's response,
-/// `{"actorId":…,"paths":…,"data":{"<alias or type>":…},"errors":[…]}`. Each state change
+/// `{"actorId":…,"paths":…,"data":{"<alias or type>":…},"errors":[…]}`, as a [`Json`]: read
+/// it like a [`Value`], or pass it to [`Record::data`](crate::Record::data), which copies it
+/// without parsing it. Each state change
 /// publishes a `checkpoint` event on `actors/<type>/<id>`.
 ///
 /// # Errors
@@ -123,7 +126,7 @@ pub fn message_actor(
     actor_type: &str,
     actor_id: &str,
     messages: impl IntoIterator<Item = Message>,
-) -> Result<Value, ActorError> {
+) -> Result<Json, ActorError> {
     send(actor_type, actor_id, messages, false)
 }
 
@@ -149,7 +152,7 @@ pub fn message_actor_preview(
     actor_type: &str,
     actor_id: &str,
     messages: impl IntoIterator<Item = Message>,
-) -> Result<Value, ActorError> {
+) -> Result<Json, ActorError> {
     send(actor_type, actor_id, messages, true)
 }
 
@@ -158,18 +161,14 @@ fn send(
     actor_id: &str,
     messages: impl IntoIterator<Item = Message>,
     preview: bool,
-) -> Result<Value, ActorError> {
+) -> Result<Json, ActorError> {
     let messages: Vec<Message> = messages.into_iter().collect();
     if let Some(reason) = messages.iter().find_map(|message| message.invalid.clone()) {
         return Err(ActorError::new(ActorErrorKind::Failed, reason));
     }
     let response = sys::message_actor(actor_type, actor_id, &messages, preview)?;
-    serde_json::from_str(&response).map_err(|err| {
-        ActorError::new(
-            ActorErrorKind::Failed,
-            format!("the actor response is not JSON: {err}"),
-        )
-    })
+    Json::from_text(response)
+        .map_err(|_| ActorError::new(ActorErrorKind::Failed, "the actor response is not JSON"))
 }
 
 /// What kind of [`ActorError`] happened (WIT `actor-error` cases).
@@ -212,7 +211,7 @@ pub enum ActorErrorKind {
 /// # fn main() -> Result<(), sluice_sdk::Error> {
 /// let stock = match message_actor("sku", "42", [Message::new("calculateAvailableStock")]) {
 ///     Ok(stock) => stock,
-///     Err(err) if err.kind() == ActorErrorKind::NotFound => json!({ "available": 0 }),
+///     Err(err) if err.kind() == ActorErrorKind::NotFound => json!({ "available": 0 }).into(),
 ///     Err(err) => return Err(err.into()),
 /// };
 /// # let _ = stock;

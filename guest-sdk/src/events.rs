@@ -8,9 +8,9 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::Error;
+use crate::json::Json;
 use crate::record::json_text;
 use crate::stream::Stream;
 use crate::sys;
@@ -32,7 +32,7 @@ use crate::time::Timestamp;
 ///     event_type: "checkpoint".into(),
 ///     id: 42,
 ///     timestamp: Timestamp::from_millis(1_768_159_800_000),
-///     data: json!({ "status": "shipped" }),
+///     data: json!({ "status": "shipped" }).into(),
 /// };
 /// assert_eq!(
 ///     json!(e).to_string(),
@@ -50,8 +50,8 @@ pub struct Event {
     pub id: u64,
     /// When the bus accepted it.
     pub timestamp: Timestamp,
-    /// Its payload.
-    pub data: Value,
+    /// Its payload, parsed when it is first read (see [`Json`]).
+    pub data: Json,
 }
 
 /// What kind of [`EventsError`] happened.

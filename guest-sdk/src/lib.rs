@@ -116,6 +116,7 @@ mod error;
 mod events;
 mod export;
 mod host;
+mod json;
 mod query;
 mod record;
 mod request;
@@ -131,6 +132,7 @@ pub use events::{Event, Events, EventsError, EventsErrorKind, Subscribe, events,
 #[doc(hidden)]
 pub use export::__private;
 pub use host::{Level, log, new_id, now, now_rfc3339};
+pub use json::Json;
 pub use query::{Args, Query, QueryError, QueryErrorKind, query};
 pub use record::Record;
 pub use request::{Caller, FromParam, Mode, Request};

@@ -130,7 +130,7 @@ mod tests {
             event_type: "checkpoint".into(),
             id: 42,
             timestamp: Timestamp::from_millis(1_768_159_800_000),
-            data: json!({ "status": "shipped" }),
+            data: json!({ "status": "shipped" }).into(),
         };
         assert_eq!(
             updated(checkpoint).to_json().to_string(),

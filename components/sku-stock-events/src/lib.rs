@@ -23,7 +23,7 @@
 //! stream starts. A failed stock calculation mid-stream is sent as an `error` event and the
 //! stream goes on.
 
-use sluice_sdk::{Error, Message, Record, Request, Stream, events, message_actor, query};
+use sluice_sdk::{Error, Json, Message, Record, Request, Stream, events, message_actor, query};
 
 fn handle(req: Request) -> Result<Stream, Error> {
     let sku_number: String = req.param("skuNumber")?;
@@ -40,7 +40,7 @@ fn handle(req: Request) -> Result<Stream, Error> {
 }
 
 /// `messageActor('sku', skuId, [{ type = 'calculateAvailableStock' }])`.
-fn available_stock(sku_id: &str) -> Result<sluice_sdk::Value, Error> {
+fn available_stock(sku_id: &str) -> Result<Json, Error> {
     Ok(message_actor(
         "sku",
         sku_id,

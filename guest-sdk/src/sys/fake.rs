@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::actors::{ActorError, Message};
 use crate::events::{Event, EventsError, EventsErrorKind};
 use crate::host::Level;
+use crate::json::Json;
 use crate::query::{QueryError, QueryRequest};
 use crate::time::Timestamp;
 
@@ -112,7 +113,8 @@ fn publish_in(host: &mut Host, topic: &str, event_type: &str, data: Value) {
         event_type: event_type.into(),
         id: host.next_event_id,
         timestamp: Timestamp::from_millis(NOW),
-        data,
+        // As the host sends it: text, kept unparsed until read.
+        data: Json::from_text(data.to_string()).unwrap_or_else(|_| unreachable!("a Value is JSON")),
     };
     for (id, (topics, types)) in host.subscriptions.iter().enumerate() {
         let wanted = topics.iter().any(|t| t == topic)

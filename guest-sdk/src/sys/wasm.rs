@@ -6,6 +6,7 @@ use crate::actors::{ActorError, ActorErrorKind, Message};
 use crate::bindings::sluice::ingress::{actors, events, host, query};
 use crate::events::{Event, EventsError, EventsErrorKind};
 use crate::host::Level;
+use crate::json::Json;
 use crate::query::{QueryError, QueryErrorKind, QueryRequest};
 use crate::time::Timestamp;
 
@@ -48,7 +49,8 @@ pub(crate) fn wait(
                 event_type: event.event_type,
                 id: event.id,
                 timestamp: Timestamp::from_millis(event.timestamp),
-                data: serde_json::from_str(&event.data).unwrap_or(Value::String(event.data)),
+                // Data that is not JSON (published by another system) arrives as a string.
+                data: Json::from_text(event.data).unwrap_or_else(|text| Value::String(text).into()),
             };
             (index, event)
         })
