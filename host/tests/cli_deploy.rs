@@ -1,9 +1,9 @@
 //! `sluice deploy`: asks a running `sluice serve` to reload, prints the report, and fails
 //! when a file could not be deployed or the server serves another directory.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// The server process, killed on drop.
@@ -26,28 +26,47 @@ fn serve(dir: &Path) -> (Server, String) {
     sluice::deploy::demo::write_languages(dir, &[sluice::deploy::demo::Language::Rust])
         .expect("demo");
     std::fs::write(dir.join("sluice.yaml"), "store: sluice.db\nwatch: false\n").expect("config");
-    let free_port = || {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("free port")
-    };
-    let (addr, admin) = (free_port(), free_port());
+    // The server binds free ports itself and logs them: a port found free here could be
+    // taken, by another test's outgoing connection say, before the server binds it.
+    let log = dir.join("serve.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
     let child = sluice()
         .args([
             "serve",
             &dir.display().to_string(),
             "--listen",
-            &addr.to_string(),
+            "127.0.0.1:0",
             "--admin-listen",
-            &admin.to_string(),
+            "127.0.0.1:0",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .env("RUST_LOG", "info")
+        // Logs go to stdout, errors to stderr: both into the log.
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
         .spawn()
         .expect("sluice serve");
-    let server = Server(child);
+    let mut server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let admin = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(admin) = logged_addr(&text, "admin endpoints listening") {
+            break admin;
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("sluice serve exited with {status}:\n{text}");
+        }
+        assert!(Instant::now() < deadline, "sluice never listened:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     wait_until_listening(admin);
     (server, format!("http://{admin}"))
+}
+
+/// The `addr=` of the first log line that says `message`.
+fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|line| line.contains(message))?;
+    let (_, rest) = line.split_once("addr=")?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 fn wait_until_listening(addr: SocketAddr) {

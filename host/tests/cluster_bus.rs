@@ -56,32 +56,57 @@ async fn start_node(bus: &JetStreamConfig) -> Node {
         bus.max_bytes,
     );
     std::fs::write(dir.path().join("sluice.yaml"), yaml).expect("config");
-    let (addr, admin) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    // The node binds free ports itself and logs them: a port found free here could be taken,
+    // by another test's outgoing connection say, before the node binds it.
+    let log_path = dir.path().join("node.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "serve",
             &dir.path().display().to_string(),
             "--listen",
-            &addr.to_string(),
+            "127.0.0.1:0",
             "--admin-listen",
-            &admin.to_string(),
+            "127.0.0.1:0",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "info")
+        // Logs go to stdout, errors to stderr: both into the log.
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
         .spawn()
         .expect("sluice serve");
-    let node = Node {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (addr, admin) = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("node exited with {status}:\n{log}");
+        }
+        if let (Some(addr), Some(admin)) = (
+            logged_addr(&log, "sluice is serving"),
+            logged_addr(&log, "admin endpoints listening"),
+        ) && get_json(admin, "/_sluice/metrics").await.is_some()
+        {
+            break (addr, admin);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("node never answered:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    Node {
         child,
         addr,
         admin,
         _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while get_json(admin, "/_sluice/metrics").await.is_none() {
-        assert!(Instant::now() < deadline, "node {addr} never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    node
+}
+
+/// The `addr=` of the first log line that says `message`.
+fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|line| line.contains(message))?;
+    let (_, rest) = line.split_once("addr=")?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
@@ -298,9 +323,9 @@ async fn a_node_that_cannot_reach_nats_at_start_says_so_and_exits_non_zero() {
                 "serve",
                 &dir.path().display().to_string(),
                 "--listen",
-                &free_port().to_string(),
+                "127.0.0.1:0",
                 "--admin-listen",
-                &free_port().to_string(),
+                "127.0.0.1:0",
             ])
             .output()
             .expect("sluice serve")

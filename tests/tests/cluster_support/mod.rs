@@ -62,6 +62,13 @@ pub fn sluice_binary() -> &'static Path {
     })
 }
 
+/// The `addr=` of the first log line that says `message`.
+fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|line| line.contains(message))?;
+    let (_, rest) = line.split_once("addr=")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 pub fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
@@ -246,8 +253,10 @@ impl Cluster {
 
 /// One `sluice serve` process on the bundled demo, killed on drop.
 pub struct Node {
+    /// The address it serves on, known once [`Node::wait_ready`] returned.
     pub addr: SocketAddr,
-    /// The admin listener's address (`--admin-listen`).
+    /// The admin listener's address (`--admin-listen`), known once [`Node::wait_ready`]
+    /// returned.
     pub admin: SocketAddr,
     child: Child,
     pub dir: tempfile::TempDir,
@@ -267,15 +276,21 @@ impl Node {
             .expect("demo");
         std::fs::write(dir.path().join("sluice.yaml"), config).expect("config");
         add(dir.path());
-        let (addr, admin) = (free_port(), free_port());
+        // The node binds free ports itself and logs them (read by `wait_ready`): a port found
+        // free here could be taken, by another test's outgoing connection say, before the
+        // node binds it.
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (addr, admin) = (unbound, unbound);
         let log = dir.path().join("node.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(sluice_binary())
             .args(["serve", &dir.path().display().to_string()])
             .args(["--listen", &addr.to_string()])
             .args(["--admin-listen", &admin.to_string()])
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            // Logs go to stdout, errors to stderr: both into the log.
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
             .expect("sluice serve");
@@ -295,6 +310,7 @@ impl Node {
         node
     }
 
+    /// Wait until the node serves; its addresses are known from then on.
     pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(300);
         let client = reqwest::Client::new();
@@ -302,11 +318,21 @@ impl Node {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("node exited with {status}:\n{}", self.log());
             }
-            if client
-                .get(self.admin_url("/_sluice/metrics"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            if self.admin.port() == 0 {
+                let log = self.log();
+                if let (Some(addr), Some(admin)) = (
+                    logged_addr(&log, "sluice is serving"),
+                    logged_addr(&log, "admin endpoints listening"),
+                ) {
+                    (self.addr, self.admin) = (addr, admin);
+                }
+            }
+            if self.admin.port() != 0
+                && client
+                    .get(self.admin_url("/_sluice/metrics"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             {
                 return;
             }
