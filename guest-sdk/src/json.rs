@@ -58,44 +58,34 @@ impl Json {
     /// let value: Value = Json::from(json!([1, 2])).into_value();
     /// assert_eq!(value, json!([1, 2]));
     /// ```
-    pub fn into_value(self) -> Value {
-        let parsed = self.value.into_inner();
-        match (parsed, self.text) {
-            (Some(value), _) => value,
-            (None, Some(text)) => parse(&text),
-            (None, None) => Value::Null,
-        }
+    pub fn into_value(mut self) -> Value {
+        std::mem::take(&mut *self)
     }
-}
-
-/// Text held by a [`Json`] was checked to be JSON when it was kept, so this cannot fail;
-/// `Null` rather than a panic should that ever be wrong.
-fn parse(text: &RawValue) -> Value {
-    serde_json::from_str(text.get()).unwrap_or(Value::Null)
 }
 
 impl Deref for Json {
     type Target = Value;
 
     fn deref(&self) -> &Value {
-        self.value.get_or_init(|| match &self.text {
-            Some(text) => parse(text),
-            None => Value::Null,
+        // The text was checked to be JSON when it was kept (and a `Json` without text was
+        // made from a value), so this parse cannot fail: `Null` rather than a panic.
+        self.value.get_or_init(|| {
+            self.text
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text.get()).ok())
+                .unwrap_or(Value::Null)
         })
     }
 }
 
 impl DerefMut for Json {
     fn deref_mut(&mut self) -> &mut Value {
-        if self.value.get().is_none() {
-            let parsed = self.text.as_deref().map_or(Value::Null, parse);
-            self.value = OnceCell::from(parsed);
-        }
+        let _ = Deref::deref(self);
         // The text no longer says what the value holds.
         self.text = None;
         self.value
             .get_mut()
-            .unwrap_or_else(|| unreachable!("set above"))
+            .unwrap_or_else(|| unreachable!("parsed above"))
     }
 }
 

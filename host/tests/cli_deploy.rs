@@ -1,10 +1,14 @@
 //! `sluice deploy`: asks a running `sluice serve` to reload, prints the report, and fails
 //! when a file could not be deployed or the server serves another directory.
 
+mod logged;
+
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
+
+use logged::logged_addr;
 
 /// The server process, killed on drop.
 struct Server(Child);
@@ -60,13 +64,6 @@ fn serve(dir: &Path) -> (Server, String) {
     };
     wait_until_listening(admin);
     (server, format!("http://{admin}"))
-}
-
-/// The `addr=` of the first log line that says `message`.
-fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
-    let line = log.lines().find(|line| line.contains(message))?;
-    let (_, rest) = line.split_once("addr=")?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 fn wait_until_listening(addr: SocketAddr) {

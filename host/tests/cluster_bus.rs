@@ -4,6 +4,7 @@
 
 #[allow(dead_code)]
 mod bus;
+mod logged;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,7 @@ use futures::{Stream, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use logged::logged_addr;
 use serde_json::{Value, json};
 use sluice::backends::bus::JetStreamConfig;
 
@@ -100,13 +102,6 @@ async fn start_node(bus: &JetStreamConfig) -> Node {
         admin,
         _dir: dir,
     }
-}
-
-/// The `addr=` of the first log line that says `message`.
-fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
-    let line = log.lines().find(|line| line.contains(message))?;
-    let (_, rest) = line.split_once("addr=")?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
