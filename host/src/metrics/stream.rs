@@ -2,7 +2,7 @@
 //! fan-out path then costs an atomic add per burst, no lookup or lock), and the reason it
 //! ended, decided by whichever side saw the end first.
 //!
-//! The reason is a first-wins atomic: the feeder sets `slow_consumer` before it cuts the
+//! The reason is a first-wins atomic: the stall watch sets `slow_consumer` as it cuts the
 //! client off, the stream's end timer sets `lifetime` or `drain`, the body sets the
 //! component's outcome once it has handed the client the last burst. When the body is
 //! dropped with no reason set, the client left: `client_gone`.
@@ -33,7 +33,7 @@ pub(super) struct StreamFamilies {
     pub ends: Family<StreamEndLabels, Counter>,
 }
 
-/// What one SSE stream reports. Shared by the stream's feeder task and its body.
+/// What one SSE stream reports. Shared by the parts of the stream's body.
 #[derive(Debug)]
 pub struct StreamTelemetry {
     ingress: String,
@@ -51,7 +51,7 @@ pub struct StreamTelemetry {
     first_seen: AtomicBool,
     /// A [`StreamEnd::code`], or 0 while no side has seen the end.
     reason: AtomicU8,
-    /// Set by the feeder when the component trapped; read when the body runs dry.
+    /// Set when the component trapped; read when the body runs dry.
     component_failed: AtomicBool,
 }
 
@@ -207,7 +207,7 @@ mod tests {
         let metrics = Metrics::new();
         let (telemetry, guard) = metrics.open_stream("i", Instant::now());
         telemetry.ended_by(StreamEnd::SlowConsumer);
-        // The feeder's exit then runs the body dry; that is not why the stream ended.
+        // The cut then runs the body dry; that is not why the stream ended.
         telemetry.component_done();
         drop(guard);
         assert_eq!(ends(&metrics, StreamEnd::SlowConsumer), 1);

@@ -13,8 +13,8 @@ use std::time::Duration;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
+use super::stall::Stall;
 use crate::config::HostConfig;
 
 /// The HTTP/2 client preface is this long; hyper reads it whole before picking a protocol.
@@ -50,22 +50,34 @@ pub fn builder(config: &HostConfig, exec: StreamExecutor) -> auto::Builder<Strea
 }
 
 /// Spawns hyper's tasks. Each HTTP/2 stream runs as its own task; when the request handler
-/// left a cut for it ([`StreamExecutor::cut_next_stream`]), the task is dropped as soon as
-/// the cut is notified, and h2 then resets that stream alone (`RST_STREAM`, `CANCEL`).
-/// One executor serves one connection, whose streams hyper starts one at a time: it calls
-/// the service and spawns that stream's task in the same step, so the cut the service left
-/// is the one for the task spawned next.
-#[derive(Clone, Default)]
+/// left a [`Stall`] watch for it ([`StreamExecutor::watch_next_stream`]), the task is
+/// dropped as soon as the stream stalls, and h2 then resets that stream alone
+/// (`RST_STREAM`, `CANCEL`). One executor serves one connection, whose streams hyper starts
+/// one at a time: it calls the service and spawns that stream's task in the same step, so
+/// the watch the service left is the one for the task spawned next.
+#[derive(Clone)]
 pub struct StreamExecutor {
-    next_cut: Arc<Mutex<Option<Arc<Notify>>>>,
+    next_watch: Arc<Mutex<Option<Arc<Stall>>>>,
+    /// How long a stalled stream is kept (`dispatchTimeoutSeconds`).
+    dispatch_timeout: Duration,
 }
 
 impl StreamExecutor {
-    /// A cut for the HTTP/2 stream whose request is being taken right now.
-    pub fn cut_next_stream(&self) -> Arc<Notify> {
-        let cut = Arc::new(Notify::new());
-        *self.next_cut.lock().unwrap_or_else(PoisonError::into_inner) = Some(cut.clone());
-        cut
+    pub fn new(dispatch_timeout: Duration) -> Self {
+        Self {
+            next_watch: Arc::default(),
+            dispatch_timeout,
+        }
+    }
+
+    /// The watch for the HTTP/2 stream whose request is being taken right now.
+    pub fn watch_next_stream(&self) -> Arc<Stall> {
+        let stall = Stall::new();
+        *self
+            .next_watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(stall.clone());
+        stall
     }
 }
 
@@ -74,16 +86,21 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, task: F) {
-        let cut = self
-            .next_cut
+        let watch = self
+            .next_watch
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        match cut {
-            Some(cut) => tokio::spawn(async move {
+        let timeout = self.dispatch_timeout;
+        match watch {
+            Some(stall) => tokio::spawn(async move {
                 tokio::select! {
+                    // The stream first: a body it polls in this wake-up is no stall.
+                    biased;
                     () = task => {}
-                    () = cut.notified() => tracing::debug!("HTTP/2 stream reset by the host"),
+                    () = stall.stalled(timeout) => {
+                        tracing::debug!("HTTP/2 stream of a slow consumer reset by the host");
+                    }
                 }
             }),
             None => tokio::spawn(task),

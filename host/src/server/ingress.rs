@@ -25,10 +25,10 @@ pub async fn handle(
     app: &App,
     request: Request<Incoming>,
     route: &str,
-    cut: std::sync::Arc<tokio::sync::Notify>,
+    stall: std::sync::Arc<super::stall::Stall>,
 ) -> Response<Body> {
     let mode = mode_of(request.headers());
-    let mut response = dispatch(app, request, route, cut).await;
+    let mut response = dispatch(app, request, route, stall).await;
     let answered_by = response.extensions_mut().remove::<AnsweredBy>();
     app.metrics.count_request(
         answered_by.as_ref().map(|by| by.0.as_str()),
@@ -60,13 +60,13 @@ async fn dispatch(
     app: &App,
     request: Request<Incoming>,
     route: &str,
-    cut: std::sync::Arc<tokio::sync::Notify>,
+    stall: std::sync::Arc<super::stall::Stall>,
 ) -> Response<Body> {
     // Once per request: a redeploy while it runs does not change the version it serves.
     let deployment = app.deployer.current();
     // Only browsers send Origin; everyone else skips CORS entirely.
     let Some(origin) = request.headers().get(ORIGIN).cloned() else {
-        return serve(app, &deployment, request, route, cut).await;
+        return serve(app, &deployment, request, route, stall).await;
     };
     if cors::is_preflight(request.method(), request.headers()) {
         return preflight(app, &deployment, &request, route);
@@ -75,7 +75,7 @@ async fn dispatch(
         RouteMatch::Found { value, .. } => Some(value.clone()),
         _ => None,
     };
-    let mut response = serve(app, &deployment, request, route, cut).await;
+    let mut response = serve(app, &deployment, request, route, stall).await;
     let own_origins = ingress
         .as_ref()
         .and_then(|ingress| ingress.spec.cors_origins.as_ref());
@@ -134,7 +134,7 @@ async fn serve(
     deployment: &Deployment,
     request: Request<Incoming>,
     route: &str,
-    cut: std::sync::Arc<tokio::sync::Notify>,
+    stall: std::sync::Arc<super::stall::Stall>,
 ) -> Response<Body> {
     let (ingress, route_params) = match deployment.routes.lookup(request.method(), route) {
         RouteMatch::Found { value, params } => (value.clone(), params),
@@ -145,7 +145,7 @@ async fn serve(
             return respond::error_response("INVALID_PARAMETER", &message);
         }
     };
-    let response = serve_ingress(app, &ingress, route_params, request, cut).await;
+    let response = serve_ingress(app, &ingress, route_params, request, stall).await;
     answered_by(&ingress, response)
 }
 
@@ -155,7 +155,7 @@ async fn serve_ingress(
     ingress: &Ingress,
     route_params: Vec<(String, String)>,
     request: Request<Incoming>,
-    cut: std::sync::Arc<tokio::sync::Notify>,
+    stall: std::sync::Arc<super::stall::Stall>,
 ) -> Response<Body> {
     let caller = match authorize(app, ingress, request.headers()) {
         Ok(caller) => caller,
@@ -238,7 +238,7 @@ async fn serve_ingress(
         keepalive: app.config.keepalive(),
         end: Box::pin(stream_end(app)),
         dispatch_timeout: app.config.dispatch_timeout(),
-        cut,
+        stall,
         json_timeout: app.config.json_timeout(),
         draining: Box::pin(draining(app)),
     };

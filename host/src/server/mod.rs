@@ -8,6 +8,7 @@ pub mod health;
 mod ingress;
 mod request_id;
 pub mod respond;
+mod stall;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -22,7 +23,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::capabilities::Backends;
@@ -66,13 +66,13 @@ impl App {
         self: Arc<Self>,
         request: Request<Incoming>,
         surface: Surface,
-        cut: Arc<Notify>,
+        stall: Arc<stall::Stall>,
     ) -> Response<Body> {
         let id = request_id::request_id(request.headers());
         // At ERROR level: a span is recorded only where its level passes the filter, and the
         // id must be on every line about the request that any filter lets through.
         let span = tracing::error_span!("request", request_id = id.to_str().unwrap_or_default());
-        let mut response = self.route(request, surface, cut).instrument(span).await;
+        let mut response = self.route(request, surface, stall).instrument(span).await;
         response.headers_mut().insert(request_id::X_REQUEST_ID, id);
         response
     }
@@ -81,7 +81,7 @@ impl App {
         self: Arc<Self>,
         request: Request<Incoming>,
         surface: Surface,
-        cut: Arc<Notify>,
+        stall: Arc<stall::Stall>,
     ) -> Response<Body> {
         // HTTP/1.1 heads are cut by hyper (`max_headers`); HTTP/2 has only a size limit.
         if request.headers().len() > self.config.max_headers {
@@ -93,7 +93,7 @@ impl App {
         let path = request.uri().path();
         if let Some(route) = path.strip_prefix("/ingress/") {
             let route = route.to_owned();
-            ingress::handle(&self, request, &route, cut).await
+            ingress::handle(&self, request, &route, stall).await
         } else if let Some(response) = health::public(&self, &request).await {
             response
         } else if let ("/", Some(page)) = (path, &self.index_page) {
@@ -252,20 +252,21 @@ fn serve(
     }
     let config = &app.config;
     let app = app.clone();
-    // A slow consumer is cut: on HTTP/1.1 that closes its connection (`hang_up`), on
-    // HTTP/2 it resets its stream alone (the executor's cut for that stream).
-    let hang_up = Arc::new(Notify::new());
-    let executor = connection::StreamExecutor::default();
+    // A slow consumer is cut (`stall`): on HTTP/1.1 that closes its connection, on HTTP/2
+    // it resets its stream alone (the executor's watch over that stream).
+    let dispatch_timeout = config.dispatch_timeout();
+    let stall = stall::Stall::new();
+    let executor = connection::StreamExecutor::new(dispatch_timeout);
     let service = service_fn({
-        let (hang_up, executor) = (hang_up.clone(), executor.clone());
+        let (stall, executor) = (stall.clone(), executor.clone());
         move |request: Request<Incoming>| {
-            let cut = if request.version() == http::Version::HTTP_2 {
-                executor.cut_next_stream()
+            let stall = if request.version() == http::Version::HTTP_2 {
+                executor.watch_next_stream()
             } else {
-                hang_up.clone()
+                stall.clone()
             };
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(request, surface, cut).await) }
+            async move { Ok::<_, Infallible>(app.handle(request, surface, stall).await) }
         }
     });
     let builder = connection::builder(config, executor);
@@ -286,12 +287,16 @@ fn serve(
     };
     tokio::spawn(async move {
         tokio::select! {
+            // The connection first: a body it polls in this wake-up is no stall.
+            biased;
             result = connection => {
                 if let Err(err) = result {
                     tracing::debug!(%peer, %err, "connection ended with an error");
                 }
             }
-            () = hang_up.notified() => tracing::debug!(%peer, "connection closed by the host"),
+            () = stall.stalled(dispatch_timeout) => {
+                tracing::debug!(%peer, "connection of a slow consumer closed by the host");
+            }
             () = first_bytes => tracing::debug!(%peer, "no request within the header read timeout"),
         }
     });

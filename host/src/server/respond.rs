@@ -19,10 +19,10 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 use wasmtime::component::ResourceAny;
 
+use super::stall::Stall;
 use crate::deploy::Ingress;
 use crate::encode::cut::CutStream;
 use crate::encode::json::JsonResponse;
@@ -43,24 +43,15 @@ pub struct StreamSettings {
     pub keepalive: Duration,
     /// Resolves when the stream must end (maximum lifetime, host draining), saying which.
     pub end: Pin<Box<dyn Future<Output = StreamEnd> + Send>>,
-    /// How long a burst may wait for the client to take it before the client counts as
-    /// a slow consumer and is cut.
+    /// How long the client may leave records waiting before it counts as a slow consumer.
     pub dispatch_timeout: Duration,
-    /// Cuts this request off: resets its HTTP/2 stream, or closes its HTTP/1.1 connection.
-    pub cut: Arc<Notify>,
+    /// Watches this request's body and cuts a slow consumer off: resets its HTTP/2 stream,
+    /// or closes its HTTP/1.1 connection.
+    pub stall: Arc<Stall>,
     /// JSON mode: how long the component may take to yield its first record.
     pub json_timeout: Option<Duration>,
     /// Resolves once the host drains; JSON requests still waiting then are answered 503.
     pub draining: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-/// Bursts buffered per stream between the component and the client.
-const BUFFERED_BURSTS: usize = 16;
-
-/// The encoding of a burst of records, and how many events it holds.
-struct Burst {
-    bytes: Bytes,
-    events: u64,
 }
 
 /// Run `ingress` for `request` and produce the response.
@@ -211,8 +202,9 @@ async fn json_mode(
     }
 }
 
-/// The SSE response: its body is the stream of bursts the feeder task pulls from the
-/// component. `telemetry` hears how the stream goes; `open` is dropped with the body.
+/// The SSE response: its body pulls bursts from the component whenever hyper polls it, in
+/// the connection's task, under the [`Stall`] watch that cuts a slow consumer off.
+/// `telemetry` hears how the stream goes; `open` is dropped with the body.
 fn sse_mode(
     instance: Instance,
     stream: ResourceAny,
@@ -226,43 +218,34 @@ fn sse_mode(
         sse::encode_retry(ms, &mut frame);
         frame.freeze()
     });
-    let (sender, receiver) = mpsc::channel(BUFFERED_BURSTS);
-    // The feeder logs about this request: it runs in the request's span.
-    tokio::spawn(
-        feed(
-            pull(instance, stream, id.clone(), telemetry.clone()),
-            sender,
-            settings.dispatch_timeout,
-            settings.cut,
-            id,
-            telemetry.clone(),
-        )
-        .in_current_span(),
-    );
-    let buffered = futures::stream::unfold(
-        (receiver, telemetry.clone()),
-        |(mut receiver, telemetry)| async move {
-            match receiver.recv().await {
-                Some(burst) => {
-                    telemetry.delivered(burst.events);
-                    Some((burst.bytes, (receiver, telemetry)))
-                }
-                None => {
-                    // The feeder is done and the client has every burst.
-                    telemetry.component_done();
-                    None
-                }
-            }
-        },
-    );
-    let records = futures::stream::iter(retry).chain(buffered);
-    let frames = KeepAliveStream::new(Box::pin(records), settings.keepalive);
+    // The body runs in hyper's task, outside the request's span: the component's calls
+    // and what is logged about them go back into it.
+    let span = tracing::Span::current();
+    let bursts = Box::pin(pull(
+        instance,
+        stream,
+        id.clone(),
+        telemetry.clone(),
+        span.clone(),
+    ));
+    let dispatch_timeout = settings.dispatch_timeout;
+    let ended = telemetry.clone();
+    let bursts = settings.stall.watch(bursts, move |stalled| {
+        if stalled {
+            span.in_scope(|| {
+                tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: cut off");
+            });
+            ended.ended_by(StreamEnd::SlowConsumer);
+        }
+        // The stream counts as ended when hyper drops the body, and why is known by now.
+        drop(open);
+    });
+    let records = futures::stream::iter(retry).chain(bursts);
+    let frames = KeepAliveStream::new(records, settings.keepalive);
     let end = settings.end;
     let ended_by = telemetry.clone();
     let frames = CutStream::new(frames, async move { ended_by.ended_by(end.await) });
     let body = StreamBody::new(frames.map(move |bytes| {
-        // The body owns `open`: the stream counts as ended when hyper drops the body.
-        let _open = &open;
         telemetry.sent(bytes.len());
         Ok(Frame::data(bytes))
     }));
@@ -281,16 +264,24 @@ fn pull(
     stream: ResourceAny,
     id: String,
     telemetry: Arc<StreamTelemetry>,
-) -> impl Stream<Item = Burst> + Send {
-    futures::stream::unfold((Some(instance), telemetry), move |(instance, telemetry)| {
-        let id = id.clone();
-        async move {
-            let mut instance = instance?;
+    span: tracing::Span,
+) -> impl Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(instance), move |instance| {
+        let (id, telemetry) = (id.clone(), telemetry.clone());
+        let Some(mut instance) = instance else {
+            // The client has the component's last burst.
+            telemetry.component_done();
+            return futures::future::Either::Left(std::future::ready(None));
+        };
+        let pulled = async move {
             let mut out = BytesMut::new();
             let batch = instance.next_records(stream, BATCH).await;
             telemetry.guest_cpu(instance.take_cpu_time());
             match batch {
-                Ok(records) if records.is_empty() => None,
+                Ok(records) if records.is_empty() => {
+                    telemetry.component_done();
+                    None
+                }
                 Ok(records) => {
                     // Sized once from the records (an event is about as long as its JSON),
                     // not grown from empty, and only now: an idle stream holds no buffer.
@@ -298,60 +289,20 @@ fn pull(
                     for record in &records {
                         encode_record(record, &mut out, &id);
                     }
-                    let burst = Burst {
-                        bytes: out.freeze(),
-                        events: records.len() as u64,
-                    };
-                    Some((burst, (Some(instance), telemetry)))
+                    telemetry.delivered(records.len() as u64);
+                    Some((out.freeze(), Some(instance)))
                 }
                 Err(trap) => {
                     tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
                     telemetry.component_failed();
                     sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
-                    let burst = Burst {
-                        bytes: out.freeze(),
-                        events: 1,
-                    };
-                    Some((burst, (None, telemetry)))
+                    telemetry.delivered(1);
+                    Some((out.freeze(), None))
                 }
             }
-        }
-    })
-}
-
-/// Move bursts from the component to the client's buffer. Ends — dropping the instance —
-/// as soon as the client is gone, and cuts off a client that takes no burst for
-/// `dispatch_timeout` (a slow consumer is dropped, never buffered without bound). hyper
-/// stops polling a body whose client does not read, so the cut comes from outside it.
-async fn feed(
-    bursts: impl Stream<Item = Burst> + Send,
-    sender: mpsc::Sender<Burst>,
-    dispatch_timeout: Duration,
-    cut: Arc<Notify>,
-    id: String,
-    telemetry: Arc<StreamTelemetry>,
-) {
-    let mut bursts = std::pin::pin!(bursts);
-    loop {
-        let burst = tokio::select! {
-            // Fixed order: no random draw per burst.
-            biased;
-            burst = bursts.next() => burst,
-            () = sender.closed() => return,
         };
-        let Some(burst) = burst else { return };
-        match tokio::time::timeout(dispatch_timeout, sender.send(burst)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return,
-            Err(_) => {
-                tracing::warn!(ingress = %id, ?dispatch_timeout, "slow consumer: cutting it off");
-                // Before the cut: the body is dropped by it and must know why.
-                telemetry.ended_by(StreamEnd::SlowConsumer);
-                cut.notify_one();
-                return;
-            }
-        }
-    }
+        futures::future::Either::Right(pulled.instrument(span.clone()))
+    })
 }
 
 fn encode_record(record: &str, out: &mut BytesMut, id: &str) {

@@ -1,0 +1,257 @@
+//! Slow consumers (SPEC S7): a client that stops taking its stream is cut off, not buffered
+//! without bound.
+//!
+//! An SSE body pulls records from its component when hyper polls it, in the connection's
+//! own task. hyper stops polling a body its client does not take: on HTTP/1.1 once the
+//! socket and hyper's write buffer are full, on HTTP/2 once the stream's flow-control window
+//! is. So the cut must come from outside the body. [`Stall::watch`] wraps the body's source
+//! and knows when it is owed a poll: its source woke (an event arrived, say), or it handed
+//! out a burst and hyper has not come back for more (hyper asks again at once while it can
+//! take more). [`Stall::stalled`], polled after the connection (HTTP/1.1) or the stream
+//! (HTTP/2) in the same task, resolves when the body stays owed a poll for the dispatch
+//! timeout. The task then drops the connection or resets the stream. A stream with nothing
+//! to send never stalls, however long its client is away.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use futures::Stream;
+use futures::task::AtomicWaker;
+use tokio::time::{Instant, Sleep};
+
+/// The watch over one HTTP/1.1 connection's or one HTTP/2 stream's response body.
+#[derive(Debug, Default)]
+pub struct Stall {
+    /// The body is owed a poll: its source woke, or its last poll handed out a burst.
+    owed: AtomicBool,
+    /// [`Stall::stalled`] resolved: the body is dropped because its client was too slow.
+    fired: AtomicBool,
+    /// The task that polls the body, woken when the source wakes.
+    task: AtomicWaker,
+}
+
+impl Stall {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// `source`, watched. `on_drop` runs when the watched stream is dropped, with whether it
+    /// was dropped because its client stalled, before anything it owns is dropped.
+    pub fn watch<S, F>(self: &Arc<Self>, source: S, on_drop: F) -> Watched<S, F>
+    where
+        F: FnOnce(bool),
+    {
+        Watched {
+            source,
+            waker: Waker::from(self.clone()),
+            stall: self.clone(),
+            on_drop: Some(on_drop),
+        }
+    }
+
+    /// Resolves once the watched body stays owed a poll for `timeout`.
+    /// Poll it after the connection or stream in the same task: a body polled in the same
+    /// wake-up then never arms the timer.
+    pub fn stalled(&self, timeout: Duration) -> impl Future<Output = ()> + '_ {
+        Stalled {
+            stall: self,
+            timeout,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: false,
+        }
+    }
+}
+
+impl Wake for Stall {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.owed.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// A body's source under a [`Stall`] watch.
+pub struct Watched<S, F: FnOnce(bool)> {
+    source: S,
+    /// Wakes the [`Stall`], which wakes the body's task.
+    waker: Waker,
+    stall: Arc<Stall>,
+    on_drop: Option<F>,
+}
+
+impl<S: Stream + Unpin, F: FnOnce(bool) + Unpin> Stream for Watched<S, F> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = &mut *self;
+        this.stall.task.register(cx.waker());
+        this.stall.owed.store(false, Ordering::Release);
+        let polled = Pin::new(&mut this.source).poll_next(&mut Context::from_waker(&this.waker));
+        // A burst handed out is owed the next poll; on `Pending` a wake-up that raced this
+        // poll has already set the flag, and must not be cleared.
+        if let Poll::Ready(Some(_)) = polled {
+            this.stall.owed.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+impl<S, F: FnOnce(bool)> Drop for Watched<S, F> {
+    fn drop(&mut self) {
+        // An HTTP/1.1 connection outlives a response that ended: nothing is waiting now.
+        self.stall.owed.store(false, Ordering::Release);
+        self.stall.task.take();
+        if let Some(on_drop) = self.on_drop.take() {
+            on_drop(self.stall.fired.load(Ordering::Acquire));
+        }
+    }
+}
+
+struct Stalled<'a> {
+    stall: &'a Stall,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl Future for Stalled<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        // No waker is registered while disarmed: the source's wake-up wakes this task.
+        if !this.stall.owed.load(Ordering::Acquire) {
+            this.armed = false;
+            return Poll::Pending;
+        }
+        if !this.armed {
+            this.armed = true;
+            let deadline = Instant::now() + this.timeout;
+            this.timer.as_mut().reset(deadline);
+        }
+        if this.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.stall.fired.store(true, Ordering::Release);
+        Poll::Ready(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::sync::Mutex;
+    use tokio::sync::mpsc;
+
+    /// A source fed by hand, watched, and where its `on_drop` said the end came from.
+    fn watched(
+        stall: &Arc<Stall>,
+    ) -> (
+        mpsc::UnboundedSender<u32>,
+        impl Stream<Item = u32> + Unpin,
+        Arc<Mutex<Option<bool>>>,
+    ) {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let source = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let ended = Arc::new(Mutex::new(None));
+        let seen = ended.clone();
+        let stream = stall.watch(source, move |stalled| {
+            *seen.lock().expect("lock") = Some(stalled);
+        });
+        (sender, stream, ended)
+    }
+
+    /// `stalled` resolves exactly `timeout` from now, and the dropped stream hears why.
+    async fn cut_after(
+        timeout: Duration,
+        stalled: Pin<&mut impl Future<Output = ()>>,
+        stream: impl Stream,
+        ended: &Mutex<Option<bool>>,
+    ) {
+        let started = Instant::now();
+        tokio::time::timeout(timeout * 2, stalled)
+            .await
+            .expect("a stalled stream is cut");
+        assert_eq!(started.elapsed(), timeout);
+        drop(stream);
+        assert_eq!(*ended.lock().expect("lock"), Some(true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_woke_and_is_not_taken_stalls_after_the_timeout() {
+        let stall = Stall::new();
+        let (sender, mut stream, ended) = watched(&stall);
+        let timeout = Duration::from_secs(10);
+        // Polled once by its body: now it waits for the source.
+        assert!(futures::poll!(stream.next()).is_pending());
+        let mut stalled = std::pin::pin!(stall.stalled(timeout));
+        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        // Nothing to send: however long, no stall.
+        tokio::time::advance(timeout * 3).await;
+        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        // An event arrives and the body is not polled (its client is not reading).
+        sender.send(1).expect("send");
+        cut_after(timeout, stalled, stream, &ended).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_polled_after_each_wake_never_stalls() {
+        let stall = Stall::new();
+        let (sender, mut stream, ended) = watched(&stall);
+        let timeout = Duration::from_secs(10);
+        let mut stalled = std::pin::pin!(stall.stalled(timeout));
+        assert!(futures::poll!(stream.next()).is_pending());
+        for n in 0..5 {
+            sender.send(n).expect("send");
+            // The watch sees the wake-up and arms; the body takes the event in time, and
+            // asks again at once, as hyper does while its client keeps up.
+            assert!(futures::poll!(stalled.as_mut()).is_pending());
+            tokio::time::advance(timeout / 2).await;
+            assert_eq!(stream.next().await, Some(n));
+            assert!(futures::poll!(stream.next()).is_pending());
+            assert!(futures::poll!(stalled.as_mut()).is_pending());
+            tokio::time::advance(timeout).await;
+            assert!(futures::poll!(stalled.as_mut()).is_pending());
+        }
+        drop(stream);
+        assert_eq!(*ended.lock().expect("lock"), Some(false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_the_body_handed_out_and_was_not_asked_after_stalls() {
+        let stall = Stall::new();
+        let (sender, mut stream, ended) = watched(&stall);
+        let timeout = Duration::from_secs(10);
+        let stalled = std::pin::pin!(stall.stalled(timeout));
+        // hyper takes one burst, then waits for its client (an HTTP/2 window at zero) and
+        // asks for no more: what comes next waits in the source, which is not polled, so
+        // it never wakes.
+        sender.send(1).expect("send");
+        assert_eq!(stream.next().await, Some(1));
+        sender.send(2).expect("send");
+        cut_after(timeout, stalled, stream, &ended).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_body_leaves_its_connection_unwatched() {
+        let stall = Stall::new();
+        let (sender, mut stream, _ended) = watched(&stall);
+        assert!(futures::poll!(stream.next()).is_pending());
+        sender.send(1).expect("send");
+        // The response ends before the body takes the event: the kept-alive HTTP/1.1
+        // connection must not be cut for it later.
+        drop(stream);
+        let mut stalled = std::pin::pin!(stall.stalled(Duration::from_secs(1)));
+        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(futures::poll!(stalled.as_mut()).is_pending());
+    }
+}
