@@ -215,6 +215,22 @@ async fn responses_carry_the_request_id_and_so_do_the_log_lines_about_them() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(warning["span"]["name"], "request");
     assert_eq!(warning["fields"]["ingress"], "test/fails-after");
+    // What the component logs through the host while its stream is pulled, after the
+    // response head went out, is in the request's span too.
+    let ticks: Vec<String> = server
+        .log_lines()
+        .iter()
+        .filter(|line| line["target"] == "sluice::guest" && line["span"]["request_id"] == "fails-3")
+        .filter_map(|line| line["fields"]["message"].as_str())
+        .filter(|message| message.starts_with("tick "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        ticks,
+        ["tick 1", "tick 2", "tick 3"],
+        "{:#?}",
+        server.log_lines()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

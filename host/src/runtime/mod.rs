@@ -9,8 +9,11 @@ mod output;
 mod state;
 mod unsupported;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -334,6 +337,7 @@ impl Runtime {
         Ok(Instance {
             store,
             bindings,
+            span: tracing::Span::current(),
             after: After::More,
             stack: slot.stack.take(),
             stacks: self.stacks.clone(),
@@ -374,6 +378,9 @@ pub struct Instance {
     // for it is released.
     store: Store<InstanceState>,
     bindings: Ingress,
+    /// The span of the request the instance serves. A stream's pulls run in hyper's task,
+    /// outside it; what its guest calls log goes back into it.
+    span: tracing::Span,
     /// What the component said to do after its last pull.
     after: After,
     /// Leave to hold a fiber stack: taken before a call, given back while idle.
@@ -447,12 +454,13 @@ impl Instance {
     ) -> wasmtime::Result<(Vec<String>, After)> {
         self.hold_stack().await?;
         self.store.data_mut().start_cpu_budget();
-        let batch = self
-            .bindings
-            .sluice_ingress_handler()
-            .record_stream()
-            .call_poll_batch(&mut self.store, stream, max)
-            .await;
+        let record_stream = self.bindings.sluice_ingress_handler().record_stream();
+        let call = record_stream.call_poll_batch(&mut self.store, stream, max);
+        let batch = InSpan {
+            span: &self.span,
+            inner: std::pin::pin!(call),
+        }
+        .await;
         self.store.data_mut().pause_cpu_budget();
         let (records, after) = batch?;
         let after = match after {
@@ -485,6 +493,23 @@ impl Instance {
     /// CPU time the guest ran for since the last call of this (waits excluded).
     pub fn take_cpu_time(&mut self) -> Duration {
         self.store.data_mut().take_cpu_used()
+    }
+}
+
+/// A future polled inside a span it borrows: no clone of the span per call, as
+/// `Instrument` would take.
+struct InSpan<'a, F> {
+    span: &'a tracing::Span,
+    inner: Pin<&'a mut F>,
+}
+
+impl<F: Future> Future for InSpan<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        this.inner.as_mut().poll(cx)
     }
 }
 

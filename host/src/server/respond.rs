@@ -19,7 +19,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::Value;
-use tracing::Instrument;
 use wasmtime::component::ResourceAny;
 
 use super::stall::Stall;
@@ -218,8 +217,8 @@ fn sse_mode(
         sse::encode_retry(ms, &mut frame);
         frame.freeze()
     });
-    // The body runs in hyper's task, outside the request's span: the component's calls
-    // and what is logged about them go back into it.
+    // The body runs in hyper's task, outside the request's span (the instance's calls go
+    // back into it): what is logged about the stream goes there too.
     let span = tracing::Span::current();
     let bursts = Box::pin(pull(
         instance,
@@ -266,43 +265,68 @@ fn pull(
     telemetry: Arc<StreamTelemetry>,
     span: tracing::Span,
 ) -> impl Stream<Item = Bytes> + Send {
-    futures::stream::unfold(Some(instance), move |instance| {
-        let (id, telemetry) = (id.clone(), telemetry.clone());
-        let Some(mut instance) = instance else {
+    let puller = Puller {
+        instance: Some(instance),
+        stream,
+        id,
+        telemetry,
+        span,
+    };
+    futures::stream::unfold(puller, |mut puller| async move {
+        let burst = puller.next_burst().await?;
+        Some((burst, puller))
+    })
+}
+
+/// What [`pull`] carries from one burst to the next.
+struct Puller {
+    /// `None` once the component failed: its error event is the last burst.
+    instance: Option<Instance>,
+    stream: ResourceAny,
+    id: String,
+    telemetry: Arc<StreamTelemetry>,
+    /// The request's, for what is logged about the stream.
+    span: tracing::Span,
+}
+
+impl Puller {
+    async fn next_burst(&mut self) -> Option<Bytes> {
+        let telemetry = &self.telemetry;
+        let Some(instance) = &mut self.instance else {
             // The client has the component's last burst.
             telemetry.component_done();
-            return futures::future::Either::Left(std::future::ready(None));
+            return None;
         };
-        let pulled = async move {
-            let mut out = BytesMut::new();
-            let batch = instance.next_records(stream, BATCH).await;
-            telemetry.guest_cpu(instance.take_cpu_time());
-            match batch {
-                Ok(records) if records.is_empty() => {
-                    telemetry.component_done();
-                    None
-                }
-                Ok(records) => {
-                    // Sized once from the records (an event is about as long as its JSON),
-                    // not grown from empty, and only now: an idle stream holds no buffer.
-                    out.reserve(records.iter().map(|record| record.len() + 16).sum());
-                    for record in &records {
-                        encode_record(record, &mut out, &id);
-                    }
-                    telemetry.delivered(records.len() as u64);
-                    Some((out.freeze(), Some(instance)))
-                }
-                Err(trap) => {
-                    tracing::warn!(ingress = %id, error = %format!("{trap:#}"), "component failed mid-stream");
-                    telemetry.component_failed();
-                    sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
-                    telemetry.delivered(1);
-                    Some((out.freeze(), None))
-                }
+        let batch = instance.next_records(self.stream, BATCH).await;
+        telemetry.guest_cpu(instance.take_cpu_time());
+        let mut out = BytesMut::new();
+        match batch {
+            Ok(records) if records.is_empty() => {
+                telemetry.component_done();
+                None
             }
-        };
-        futures::future::Either::Right(pulled.instrument(span.clone()))
-    })
+            Ok(records) => {
+                // Sized once from the records (an event is about as long as its JSON), not
+                // grown from empty, and only now: an idle stream holds no buffer.
+                out.reserve(records.iter().map(|record| record.len() + 16).sum());
+                for record in &records {
+                    encode_record(record, &mut out, &self.id);
+                }
+                telemetry.delivered(records.len() as u64);
+                Some(out.freeze())
+            }
+            Err(trap) => {
+                self.span.in_scope(|| {
+                    tracing::warn!(ingress = %self.id, error = %format!("{trap:#}"), "component failed mid-stream");
+                });
+                telemetry.component_failed();
+                self.instance = None;
+                sse::encode_error("COMPONENT_FAILED", "the component failed", &mut out);
+                telemetry.delivered(1);
+                Some(out.freeze())
+            }
+        }
+    }
 }
 
 fn encode_record(record: &str, out: &mut BytesMut, id: &str) {

@@ -1,16 +1,17 @@
 //! `sse-fails-after`: a test fixture for a component that fails mid-stream.
 //!
 //! `param n: u64` (any route, header or query parameter named `n`). The stream yields
-//! `n` records `{"event":"tick","id":"<i>","data":{"i":<i>}}` for `i` in `1..=n`, then
-//! panics (a trap) in the pull that asks for the next record; with `n = 0` the very first
-//! pull panics. `handle` itself never panics: a missing or non-integer `n` is a 400.
+//! `n` records `{"event":"tick","id":"<i>","data":{"i":<i>}}` for `i` in `1..=n`, each
+//! logged (`info`, `tick <i>`) as it is made, then panics (a trap) in the pull that asks
+//! for the next record; with `n = 0` the very first pull panics. `handle` itself never
+//! panics: a missing or non-integer `n` is a 400.
 //!
 //! The ticks use [`Stream::iter_flushed`], so each is handed to the host in a pull of its
 //! own and the panic comes in a later pull than the last tick. In SSE mode the client
 //! gets every tick, then `event: error` with code `COMPONENT_FAILED`, and the stream ends.
 //! In JSON mode the response is the first tick, or (`n = 0`) a 500 `COMPONENT_FAILED`.
 
-use sluice_sdk::{Error, Record, Request, Stream, json};
+use sluice_sdk::{Error, Level, Record, Request, Stream, json, log};
 
 fn handle(req: Request) -> Result<Stream, Error> {
     let n: u64 = req.param("n")?;
@@ -23,6 +24,7 @@ fn ticks_then_panic(n: u64) -> impl Iterator<Item = Record> {
     std::iter::from_fn(move || {
         assert!(i < n, "sse-fails-after: failing as asked after {n} records");
         i += 1;
+        log(Level::Info, format!("tick {i}"));
         Some(tick(i))
     })
 }
