@@ -60,7 +60,7 @@ impl Stall {
         Stalled {
             stall: self,
             timeout,
-            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            timer: None,
             armed: false,
         }
     }
@@ -117,7 +117,8 @@ impl<S, F: FnOnce(bool)> Drop for Watched<S, F> {
 struct Stalled<'a> {
     stall: &'a Stall,
     timeout: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// Made the first time it is armed: a connection that never stalls needs none.
+    timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
@@ -131,12 +132,14 @@ impl Future for Stalled<'_> {
             this.armed = false;
             return Poll::Pending;
         }
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now())));
         if !this.armed {
             this.armed = true;
-            let deadline = Instant::now() + this.timeout;
-            this.timer.as_mut().reset(deadline);
+            timer.as_mut().reset(Instant::now() + this.timeout);
         }
-        if this.timer.as_mut().poll(cx).is_pending() {
+        if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         this.stall.fired.store(true, Ordering::Release);
