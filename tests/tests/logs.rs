@@ -186,8 +186,8 @@ async fn responses_carry_the_request_id_and_so_do_the_log_lines_about_them() {
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     assert_eq!(header(&missing, "x-request-id"), ["lost-1"]);
 
-    // A component that fails after its third event: the warning comes from the task that
-    // feeds the stream, long after the response head went out.
+    // A component that fails after its third event: the warning comes from the stream's
+    // body, pulled in hyper's task long after the response head went out.
     let failed = server
         .get(
             "/ingress/api/test/fails-after/3",
