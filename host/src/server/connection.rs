@@ -58,7 +58,7 @@ pub fn builder(config: &HostConfig, exec: StreamExecutor) -> auto::Builder<Strea
 #[derive(Clone)]
 pub struct StreamExecutor {
     next_watch: Arc<Mutex<Option<Arc<Stall>>>>,
-    /// How long a stalled stream is kept (`dispatchTimeoutSeconds`).
+    /// How long a stream's body may stall (`dispatchTimeoutSeconds`).
     dispatch_timeout: Duration,
 }
 
@@ -72,7 +72,7 @@ impl StreamExecutor {
 
     /// The watch for the HTTP/2 stream whose request is being taken right now.
     pub fn watch_next_stream(&self) -> Arc<Stall> {
-        let stall = Stall::new();
+        let stall = Stall::new(self.dispatch_timeout);
         *self
             .next_watch
             .lock()
@@ -91,14 +91,13 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let timeout = self.dispatch_timeout;
         match watch {
             Some(stall) => tokio::spawn(async move {
                 tokio::select! {
                     // The stream first: a body it polls in this wake-up is no stall.
                     biased;
                     () = task => {}
-                    () = stall.stalled(timeout) => {
+                    () = stall.stalled() => {
                         tracing::debug!("HTTP/2 stream of a slow consumer reset by the host");
                     }
                 }

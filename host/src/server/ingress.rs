@@ -237,7 +237,6 @@ async fn serve_ingress(
     let settings = respond::StreamSettings {
         keepalive: app.config.keepalive(),
         end: Box::pin(stream_end(app)),
-        dispatch_timeout: app.config.dispatch_timeout(),
         stall,
         json_timeout: app.config.json_timeout(),
         draining: Box::pin(draining(app)),

@@ -255,7 +255,7 @@ fn serve(
     // A slow consumer is cut (`stall`): on HTTP/1.1 that closes its connection, on HTTP/2
     // it resets its stream alone (the executor's watch over that stream).
     let dispatch_timeout = config.dispatch_timeout();
-    let stall = stall::Stall::new();
+    let stall = stall::Stall::new(dispatch_timeout);
     let executor = connection::StreamExecutor::new(dispatch_timeout);
     let service = service_fn({
         let (stall, executor) = (stall.clone(), executor.clone());
@@ -294,7 +294,7 @@ fn serve(
                     tracing::debug!(%peer, %err, "connection ended with an error");
                 }
             }
-            () = stall.stalled(dispatch_timeout) => {
+            () = stall.stalled() => {
                 tracing::debug!(%peer, "connection of a slow consumer closed by the host");
             }
             () = first_bytes => tracing::debug!(%peer, "no request within the header read timeout"),

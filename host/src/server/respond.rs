@@ -42,8 +42,6 @@ pub struct StreamSettings {
     pub keepalive: Duration,
     /// Resolves when the stream must end (maximum lifetime, host draining), saying which.
     pub end: Pin<Box<dyn Future<Output = StreamEnd> + Send>>,
-    /// How long the client may leave records waiting before it counts as a slow consumer.
-    pub dispatch_timeout: Duration,
     /// Watches this request's body and cuts a slow consumer off: resets its HTTP/2 stream,
     /// or closes its HTTP/1.1 connection.
     pub stall: Arc<Stall>,
@@ -227,7 +225,7 @@ fn sse_mode(
         telemetry.clone(),
         span.clone(),
     ));
-    let dispatch_timeout = settings.dispatch_timeout;
+    let dispatch_timeout = settings.stall.timeout();
     let ended = telemetry.clone();
     let bursts = settings.stall.watch(bursts, move |stalled| {
         if stalled {

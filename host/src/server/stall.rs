@@ -24,8 +24,10 @@ use futures::task::AtomicWaker;
 use tokio::time::{Instant, Sleep};
 
 /// The watch over one HTTP/1.1 connection's or one HTTP/2 stream's response body.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stall {
+    /// How long the body may stay owed a poll (`dispatchTimeoutSeconds`).
+    timeout: Duration,
     /// The body is owed a poll: its source woke, or its last poll handed out a burst.
     owed: AtomicBool,
     /// [`Stall::stalled`] resolved: the body is dropped because its client was too slow.
@@ -35,8 +37,18 @@ pub struct Stall {
 }
 
 impl Stall {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
+    pub fn new(timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            timeout,
+            owed: AtomicBool::new(false),
+            fired: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        })
+    }
+
+    /// How long the body may stay owed a poll before its client counts as a slow consumer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `source`, watched. `on_drop` runs when the watched stream is dropped, with whether it
@@ -53,13 +65,12 @@ impl Stall {
         }
     }
 
-    /// Resolves once the watched body stays owed a poll for `timeout`.
+    /// Resolves once the watched body stays owed a poll for the timeout.
     /// Poll it after the connection or stream in the same task: a body polled in the same
     /// wake-up then never arms the timer.
-    pub fn stalled(&self, timeout: Duration) -> impl Future<Output = ()> + '_ {
+    pub fn stalled(&self) -> impl Future<Output = ()> + '_ {
         Stalled {
             stall: self,
-            timeout,
             timer: None,
             armed: false,
         }
@@ -116,7 +127,6 @@ impl<S, F: FnOnce(bool)> Drop for Watched<S, F> {
 
 struct Stalled<'a> {
     stall: &'a Stall,
-    timeout: Duration,
     /// Made the first time it is armed: a connection that never stalls needs none.
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
@@ -137,7 +147,7 @@ impl Future for Stalled<'_> {
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now())));
         if !this.armed {
             this.armed = true;
-            timer.as_mut().reset(Instant::now() + this.timeout);
+            timer.as_mut().reset(Instant::now() + this.stall.timeout);
         }
         if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
@@ -154,14 +164,20 @@ mod tests {
     use std::sync::Mutex;
     use tokio::sync::mpsc;
 
-    /// A source fed by hand, watched, and where its `on_drop` said the end came from.
-    fn watched(
-        stall: &Arc<Stall>,
-    ) -> (
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// What the watched stream's `on_drop` said: `Some(stalled)` once it ran.
+    type Ended = Arc<Mutex<Option<bool>>>;
+
+    /// A watch, a source fed by hand under it, and where its `on_drop` said the end came
+    /// from.
+    fn watched() -> (
+        Arc<Stall>,
         mpsc::UnboundedSender<u32>,
         impl Stream<Item = u32> + Unpin,
-        Arc<Mutex<Option<bool>>>,
+        Ended,
     ) {
+        let stall = Stall::new(TIMEOUT);
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let source = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
         let ended = Arc::new(Mutex::new(None));
@@ -169,59 +185,54 @@ mod tests {
         let stream = stall.watch(source, move |stalled| {
             *seen.lock().expect("lock") = Some(stalled);
         });
-        (sender, stream, ended)
+        (stall, sender, stream, ended)
     }
 
-    /// `stalled` resolves exactly `timeout` from now, and the dropped stream hears why.
+    /// `stalled` resolves exactly [`TIMEOUT`] from now, and the dropped stream hears why.
     async fn cut_after(
-        timeout: Duration,
         stalled: Pin<&mut impl Future<Output = ()>>,
         stream: impl Stream,
         ended: &Mutex<Option<bool>>,
     ) {
         let started = Instant::now();
-        tokio::time::timeout(timeout * 2, stalled)
+        tokio::time::timeout(TIMEOUT * 2, stalled)
             .await
             .expect("a stalled stream is cut");
-        assert_eq!(started.elapsed(), timeout);
+        assert_eq!(started.elapsed(), TIMEOUT);
         drop(stream);
         assert_eq!(*ended.lock().expect("lock"), Some(true));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_source_that_woke_and_is_not_taken_stalls_after_the_timeout() {
-        let stall = Stall::new();
-        let (sender, mut stream, ended) = watched(&stall);
-        let timeout = Duration::from_secs(10);
+        let (stall, sender, mut stream, ended) = watched();
         // Polled once by its body: now it waits for the source.
         assert!(futures::poll!(stream.next()).is_pending());
-        let mut stalled = std::pin::pin!(stall.stalled(timeout));
+        let mut stalled = std::pin::pin!(stall.stalled());
         assert!(futures::poll!(stalled.as_mut()).is_pending());
         // Nothing to send: however long, no stall.
-        tokio::time::advance(timeout * 3).await;
+        tokio::time::advance(TIMEOUT * 3).await;
         assert!(futures::poll!(stalled.as_mut()).is_pending());
         // An event arrives and the body is not polled (its client is not reading).
         sender.send(1).expect("send");
-        cut_after(timeout, stalled, stream, &ended).await;
+        cut_after(stalled, stream, &ended).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_polled_after_each_wake_never_stalls() {
-        let stall = Stall::new();
-        let (sender, mut stream, ended) = watched(&stall);
-        let timeout = Duration::from_secs(10);
-        let mut stalled = std::pin::pin!(stall.stalled(timeout));
+        let (stall, sender, mut stream, ended) = watched();
+        let mut stalled = std::pin::pin!(stall.stalled());
         assert!(futures::poll!(stream.next()).is_pending());
         for n in 0..5 {
             sender.send(n).expect("send");
             // The watch sees the wake-up and arms; the body takes the event in time, and
             // asks again at once, as hyper does while its client keeps up.
             assert!(futures::poll!(stalled.as_mut()).is_pending());
-            tokio::time::advance(timeout / 2).await;
+            tokio::time::advance(TIMEOUT / 2).await;
             assert_eq!(stream.next().await, Some(n));
             assert!(futures::poll!(stream.next()).is_pending());
             assert!(futures::poll!(stalled.as_mut()).is_pending());
-            tokio::time::advance(timeout).await;
+            tokio::time::advance(TIMEOUT).await;
             assert!(futures::poll!(stalled.as_mut()).is_pending());
         }
         drop(stream);
@@ -230,31 +241,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_the_body_handed_out_and_was_not_asked_after_stalls() {
-        let stall = Stall::new();
-        let (sender, mut stream, ended) = watched(&stall);
-        let timeout = Duration::from_secs(10);
-        let stalled = std::pin::pin!(stall.stalled(timeout));
+        let (stall, sender, mut stream, ended) = watched();
+        let stalled = std::pin::pin!(stall.stalled());
         // hyper takes one burst, then waits for its client (an HTTP/2 window at zero) and
         // asks for no more: what comes next waits in the source, which is not polled, so
         // it never wakes.
         sender.send(1).expect("send");
         assert_eq!(stream.next().await, Some(1));
         sender.send(2).expect("send");
-        cut_after(timeout, stalled, stream, &ended).await;
+        cut_after(stalled, stream, &ended).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_dropped_body_leaves_its_connection_unwatched() {
-        let stall = Stall::new();
-        let (sender, mut stream, _ended) = watched(&stall);
+        let (stall, sender, mut stream, _ended) = watched();
         assert!(futures::poll!(stream.next()).is_pending());
         sender.send(1).expect("send");
         // The response ends before the body takes the event: the kept-alive HTTP/1.1
         // connection must not be cut for it later.
         drop(stream);
-        let mut stalled = std::pin::pin!(stall.stalled(Duration::from_secs(1)));
+        let mut stalled = std::pin::pin!(stall.stalled());
         assert!(futures::poll!(stalled.as_mut()).is_pending());
-        tokio::time::advance(Duration::from_secs(5)).await;
+        tokio::time::advance(TIMEOUT * 2).await;
         assert!(futures::poll!(stalled.as_mut()).is_pending());
     }
 }
