@@ -92,16 +92,9 @@ where
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match watch {
-            Some(stall) => tokio::spawn(async move {
-                tokio::select! {
-                    // The stream first: a body it polls in this wake-up is no stall.
-                    biased;
-                    () = task => {}
-                    () = stall.stalled() => {
-                        tracing::debug!("HTTP/2 stream of a slow consumer reset by the host");
-                    }
-                }
-            }),
+            Some(stall) => tokio::spawn(
+                stall.guard(task, "HTTP/2 stream of a slow consumer reset by the host"),
+            ),
             None => tokio::spawn(task),
         };
     }

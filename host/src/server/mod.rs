@@ -266,38 +266,42 @@ fn serve(
                 stall.clone()
             };
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(request, surface, stall).await) }
+            // Boxed, and freed when the response head is out: hyper keeps a request's
+            // future in a box sized for it for the connection's whole life, and this one
+            // is over 9 KiB, most of them for an SSE stream's idle connection to hold.
+            Box::pin(async move { Ok::<_, Infallible>(app.handle(request, surface, stall).await) })
         }
     });
     let builder = connection::builder(config, executor);
     let read = Arc::new(AtomicUsize::new(0));
-    let first_bytes = connection::first_bytes_deadline(read.clone(), config.header_read_timeout());
+    let header_read_timeout = config.header_read_timeout();
     // Taken now, so a drain that starts during the TLS handshake still reaches it.
     let watcher = graceful.watcher();
     let tls = tls.map(tls::Tls::acceptor);
     // Polled in the connection's task below, never in the accept loop: a slow TLS
     // handshake holds up nobody else, and it runs under the first-bytes deadline.
     let connection = async move {
-        let stream = tls::accept(tls, stream).await?;
-        let stream = connection::CountingStream::new(stream, read);
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        watcher.watch(connection).await
-    };
-    tokio::spawn(async move {
+        let first_bytes = connection::first_bytes_deadline(read.clone(), header_read_timeout);
+        let served = async {
+            let stream = tls::accept(tls, stream).await?;
+            let stream = connection::CountingStream::new(stream, read);
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            watcher.watch(connection).await
+        };
         tokio::select! {
-            // The connection first: a body it polls in this wake-up is no stall.
             biased;
-            result = connection => {
+            result = served => {
                 if let Err(err) = result {
                     tracing::debug!(%peer, %err, "connection ended with an error");
                 }
             }
-            () = stall.stalled() => {
-                tracing::debug!(%peer, "connection of a slow consumer closed by the host");
-            }
             () = first_bytes => tracing::debug!(%peer, "no request within the header read timeout"),
         }
-    });
+    };
+    tokio::spawn(stall.guard(
+        connection,
+        "connection of a slow consumer closed by the host",
+    ));
 }

@@ -7,10 +7,10 @@
 //! is. So the cut must come from outside the body. [`Stall::watch`] wraps the body's source
 //! and knows when it is owed a poll: its source woke (an event arrived, say), or it handed
 //! out a burst and hyper has not come back for more (hyper asks again at once while it can
-//! take more). [`Stall::stalled`], polled after the connection (HTTP/1.1) or the stream
-//! (HTTP/2) in the same task, resolves when the body stays owed a poll for the dispatch
-//! timeout. The task then drops the connection or resets the stream. A stream with nothing
-//! to send never stalls, however long its client is away.
+//! take more). [`Stall::guard`] runs the connection (HTTP/1.1) or the stream (HTTP/2) in
+//! the same task, and drops it when the body stays owed a poll for the dispatch timeout:
+//! that closes the connection or resets the stream. A stream with nothing to send never
+//! stalls, however long its client is away.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +30,7 @@ pub struct Stall {
     timeout: Duration,
     /// The body is owed a poll: its source woke, or its last poll handed out a burst.
     owed: AtomicBool,
-    /// [`Stall::stalled`] resolved: the body is dropped because its client was too slow.
+    /// [`Stall::guard`] cut the task: the body is dropped because its client was too slow.
     fired: AtomicBool,
     /// The task that polls the body, woken when the source wakes.
     task: AtomicWaker,
@@ -65,14 +65,25 @@ impl Stall {
         }
     }
 
-    /// Resolves once the watched body stays owed a poll for the timeout.
-    /// Poll it after the connection or stream in the same task: a body polled in the same
-    /// wake-up then never arms the timer.
-    pub fn stalled(&self) -> impl Future<Output = ()> + '_ {
-        Stalled {
-            stall: self,
+    /// `task` (the HTTP/1.1 connection, or one HTTP/2 stream) until it ends, or until the
+    /// body it serves stays owed a poll for the timeout: then `task` is dropped, which
+    /// closes the connection or resets the stream, and `cut` is logged. `task` is polled
+    /// first, so a body it polls in the same wake-up never arms the timer.
+    ///
+    /// A future of its own rather than a `select!` in an `async` block, which would keep
+    /// `task` twice in the spawned task (once captured, once pinned): over 2 KiB for each
+    /// idle connection.
+    pub fn guard<F: Future<Output = ()>>(
+        self: &Arc<Self>,
+        task: F,
+        cut: &'static str,
+    ) -> Guarded<F> {
+        Guarded {
+            task,
+            stall: self.clone(),
             timer: None,
             armed: false,
+            cut,
         }
     }
 }
@@ -125,34 +136,44 @@ impl<S, F: FnOnce(bool)> Drop for Watched<S, F> {
     }
 }
 
-struct Stalled<'a> {
-    stall: &'a Stall,
-    /// Made the first time it is armed: a connection that never stalls needs none.
-    timer: Option<Pin<Box<Sleep>>>,
-    armed: bool,
+pin_project_lite::pin_project! {
+    /// A task under a [`Stall`] watch: see [`Stall::guard`].
+    pub struct Guarded<F> {
+        #[pin]
+        task: F,
+        stall: Arc<Stall>,
+        // Made the first time it is armed: a connection that never stalls needs none.
+        timer: Option<Pin<Box<Sleep>>>,
+        armed: bool,
+        cut: &'static str,
+    }
 }
 
-impl Future for Stalled<'_> {
+impl<F: Future<Output = ()>> Future for Guarded<F> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.task.poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
         // No waker is registered while disarmed: the source's wake-up wakes this task.
         if !this.stall.owed.load(Ordering::Acquire) {
-            this.armed = false;
+            *this.armed = false;
             return Poll::Pending;
         }
         let timer = this
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now())));
-        if !this.armed {
-            this.armed = true;
+        if !*this.armed {
+            *this.armed = true;
             timer.as_mut().reset(Instant::now() + this.stall.timeout);
         }
         if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         this.stall.fired.store(true, Ordering::Release);
+        tracing::debug!("{}", this.cut);
         Poll::Ready(())
     }
 }
@@ -188,7 +209,7 @@ mod tests {
         (stall, sender, stream, ended)
     }
 
-    /// `stalled` resolves exactly [`TIMEOUT`] from now, and the dropped stream hears why.
+    /// The guard `stalled` ends exactly [`TIMEOUT`] from now, and the dropped stream hears why.
     async fn cut_after(
         stalled: Pin<&mut impl Future<Output = ()>>,
         stream: impl Stream,
@@ -208,7 +229,7 @@ mod tests {
         let (stall, sender, mut stream, ended) = watched();
         // Polled once by its body: now it waits for the source.
         assert!(futures::poll!(stream.next()).is_pending());
-        let mut stalled = std::pin::pin!(stall.stalled());
+        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         assert!(futures::poll!(stalled.as_mut()).is_pending());
         // Nothing to send: however long, no stall.
         tokio::time::advance(TIMEOUT * 3).await;
@@ -221,7 +242,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_polled_after_each_wake_never_stalls() {
         let (stall, sender, mut stream, ended) = watched();
-        let mut stalled = std::pin::pin!(stall.stalled());
+        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         assert!(futures::poll!(stream.next()).is_pending());
         for n in 0..5 {
             sender.send(n).expect("send");
@@ -242,7 +263,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_the_body_handed_out_and_was_not_asked_after_stalls() {
         let (stall, sender, mut stream, ended) = watched();
-        let stalled = std::pin::pin!(stall.stalled());
+        let stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         // hyper takes one burst, then waits for its client (an HTTP/2 window at zero) and
         // asks for no more: what comes next waits in the source, which is not polled, so
         // it never wakes.
@@ -260,9 +281,42 @@ mod tests {
         // The response ends before the body takes the event: the kept-alive HTTP/1.1
         // connection must not be cut for it later.
         drop(stream);
-        let mut stalled = std::pin::pin!(stall.stalled());
+        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         assert!(futures::poll!(stalled.as_mut()).is_pending());
         tokio::time::advance(TIMEOUT * 2).await;
         assert!(futures::poll!(stalled.as_mut()).is_pending());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_is_polled_first_so_a_body_it_drains_in_the_same_wake_up_never_stalls() {
+        let (stall, sender, mut stream, ended) = watched();
+        // A task that takes everything its body has each time it is polled, as hyper does
+        // while its client keeps up.
+        let task = std::future::poll_fn(move |cx| {
+            while let Poll::Ready(Some(_)) = stream.poll_next_unpin(cx) {}
+            Poll::<()>::Pending
+        });
+        let mut guarded = std::pin::pin!(stall.guard(task, "cut"));
+        assert!(futures::poll!(guarded.as_mut()).is_pending());
+        // Each event comes long after the last: a watch checked before the task would
+        // still be armed from the last one, and cut the stream.
+        for n in 0..3 {
+            sender.send(n).expect("send");
+            assert!(futures::poll!(guarded.as_mut()).is_pending());
+            tokio::time::advance(TIMEOUT * 2).await;
+        }
+        assert_eq!(
+            *ended.lock().expect("lock"),
+            None,
+            "the body was never dropped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_guard_ends_with_its_task() {
+        let stall = Stall::new(TIMEOUT);
+        let guarded = stall.guard(std::future::ready(()), "cut");
+        assert!(futures::poll!(guarded).is_ready());
+        assert!(!stall.fired.load(Ordering::Acquire));
     }
 }
