@@ -42,14 +42,14 @@ async fn run() {
     let admin = reqwest_like::Client::new(node.admin);
     let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .map_or_else(|_| "?".into(), |text| text.trim().to_owned());
-    let (rss_before, maps_before) = (rss_kib(pid), mappings(pid));
+    let (rss_before, pss_before, maps_before) = (rss_kib(pid), pss_kib(pid), mappings(pid));
 
     let started = Instant::now();
     let (connections, latencies, refused) = open_all(node.addr, wanted).await;
     let took = started.elapsed();
     // Let the last streams reach their first wait.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss_after, maps_after) = (rss_kib(pid), mappings(pid));
+    let (rss_after, pss_after, maps_after) = (rss_kib(pid), pss_kib(pid), mappings(pid));
     let held = connections.len();
     let live = admin.metric("sluice_instances_live").await;
     let stacks = admin.metric("sluice_fiber_stacks_in_use").await;
@@ -69,6 +69,12 @@ async fn run() {
         rss_before / 1024,
         rss_after / 1024,
         (rss_after - rss_before) as f64 / held.max(1) as f64
+    );
+    println!(
+        "  PSS {} MiB -> {} MiB: {:.1} KiB per connection",
+        pss_before / 1024,
+        pss_after / 1024,
+        (pss_after - pss_before) as f64 / held.max(1) as f64
     );
     println!(
         "  mappings {maps_before} -> {maps_after} (of {max_map_count}): {:.2} per connection; \
@@ -181,10 +187,21 @@ async fn first_event(mut stream: TcpStream) -> bool {
 }
 
 fn rss_kib(pid: u32) -> i64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    proc_kib(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// The process's proportional set size: pages it shares (each instance's mapping of its
+/// component's memory image) count once, not once per mapping as in the RSS.
+fn pss_kib(pid: u32) -> i64 {
+    proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+/// The `<field> <n> kB` line of a `/proc` file, in KiB; 0 when it cannot be read.
+fn proc_kib(path: &str, field: &str) -> i64 {
+    std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
