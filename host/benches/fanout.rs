@@ -13,8 +13,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -328,28 +326,27 @@ async fn one_stream(bus_yaml: &str) {
     while app.backends.bus.subscriber_count() < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let received = Arc::new(AtomicU64::new(0));
+    // How many events the client has: publishers wait on it (a wake-up when it moves, not
+    // a spin that would take the CPU the stream is measured on).
+    let (received, progress) = tokio::sync::watch::channel(0u64);
     let started = Instant::now();
-    let reader = tokio::spawn({
-        let received = received.clone();
-        async move {
-            const MARKER: &[u8] = b"event: updated\n";
-            let mut buffer = vec![0u8; 64 * 1024];
-            let mut window = Vec::new();
-            let mut events = 0u64;
-            while events < STREAM_EVENTS {
-                let n = stream.read(&mut buffer).await.expect("read");
-                assert!(n > 0, "stream ended");
-                // Keep the tail of the previous read: a marker may span two reads.
-                window.extend_from_slice(&buffer[..n]);
-                events += window
-                    .windows(MARKER.len())
-                    .filter(|w| *w == MARKER)
-                    .count() as u64;
-                let keep = window.len().min(MARKER.len() - 1);
-                window.drain(..window.len() - keep);
-                received.store(events, Ordering::Relaxed);
-            }
+    let reader = tokio::spawn(async move {
+        const MARKER: &[u8] = b"event: updated\n";
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut window = Vec::new();
+        let mut events = 0u64;
+        while events < STREAM_EVENTS {
+            let n = stream.read(&mut buffer).await.expect("read");
+            assert!(n > 0, "stream ended");
+            // Keep the tail of the previous read: a marker may span two reads.
+            window.extend_from_slice(&buffer[..n]);
+            events += window
+                .windows(MARKER.len())
+                .filter(|w| *w == MARKER)
+                .count() as u64;
+            let keep = window.len().min(MARKER.len() - 1);
+            window.drain(..window.len() - keep);
+            received.send_replace(events);
         }
     });
     // Up to 32 publishes in flight (each returns once the bus has stored its event), and at
@@ -357,11 +354,12 @@ async fn one_stream(bus_yaml: &str) {
     // tripping the bus's slow-consumer limit (1,024 buffered events).
     futures::stream::iter(0..STREAM_EVENTS)
         .for_each_concurrent(32, |n| {
-            let (app, received) = (app.clone(), received.clone());
+            let (app, mut progress) = (app.clone(), progress.clone());
             async move {
-                while n >= received.load(Ordering::Relaxed) + 512 {
-                    tokio::task::yield_now().await;
-                }
+                progress
+                    .wait_for(|received| n < received + 512)
+                    .await
+                    .expect("the reader runs until the last event");
                 app.backends
                     .bus
                     .publish(
