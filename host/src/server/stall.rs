@@ -209,14 +209,14 @@ mod tests {
         (stall, sender, stream, ended)
     }
 
-    /// The guard `stalled` ends exactly [`TIMEOUT`] from now, and the dropped stream hears why.
+    /// `guarded` ends exactly [`TIMEOUT`] from now, and the dropped stream hears why.
     async fn cut_after(
-        stalled: Pin<&mut impl Future<Output = ()>>,
+        guarded: Pin<&mut impl Future<Output = ()>>,
         stream: impl Stream,
         ended: &Mutex<Option<bool>>,
     ) {
         let started = Instant::now();
-        tokio::time::timeout(TIMEOUT * 2, stalled)
+        tokio::time::timeout(TIMEOUT * 2, guarded)
             .await
             .expect("a stalled stream is cut");
         assert_eq!(started.elapsed(), TIMEOUT);
@@ -229,32 +229,32 @@ mod tests {
         let (stall, sender, mut stream, ended) = watched();
         // Polled once by its body: now it waits for the source.
         assert!(futures::poll!(stream.next()).is_pending());
-        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
-        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        let mut guarded = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
+        assert!(futures::poll!(guarded.as_mut()).is_pending());
         // Nothing to send: however long, no stall.
         tokio::time::advance(TIMEOUT * 3).await;
-        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        assert!(futures::poll!(guarded.as_mut()).is_pending());
         // An event arrives and the body is not polled (its client is not reading).
         sender.send(1).expect("send");
-        cut_after(stalled, stream, &ended).await;
+        cut_after(guarded, stream, &ended).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_polled_after_each_wake_never_stalls() {
         let (stall, sender, mut stream, ended) = watched();
-        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
+        let mut guarded = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         assert!(futures::poll!(stream.next()).is_pending());
         for n in 0..5 {
             sender.send(n).expect("send");
             // The watch sees the wake-up and arms; the body takes the event in time, and
             // asks again at once, as hyper does while its client keeps up.
-            assert!(futures::poll!(stalled.as_mut()).is_pending());
+            assert!(futures::poll!(guarded.as_mut()).is_pending());
             tokio::time::advance(TIMEOUT / 2).await;
             assert_eq!(stream.next().await, Some(n));
             assert!(futures::poll!(stream.next()).is_pending());
-            assert!(futures::poll!(stalled.as_mut()).is_pending());
+            assert!(futures::poll!(guarded.as_mut()).is_pending());
             tokio::time::advance(TIMEOUT).await;
-            assert!(futures::poll!(stalled.as_mut()).is_pending());
+            assert!(futures::poll!(guarded.as_mut()).is_pending());
         }
         drop(stream);
         assert_eq!(*ended.lock().expect("lock"), Some(false));
@@ -263,14 +263,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_the_body_handed_out_and_was_not_asked_after_stalls() {
         let (stall, sender, mut stream, ended) = watched();
-        let stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
+        let guarded = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
         // hyper takes one burst, then waits for its client (an HTTP/2 window at zero) and
         // asks for no more: what comes next waits in the source, which is not polled, so
         // it never wakes.
         sender.send(1).expect("send");
         assert_eq!(stream.next().await, Some(1));
         sender.send(2).expect("send");
-        cut_after(stalled, stream, &ended).await;
+        cut_after(guarded, stream, &ended).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -281,10 +281,10 @@ mod tests {
         // The response ends before the body takes the event: the kept-alive HTTP/1.1
         // connection must not be cut for it later.
         drop(stream);
-        let mut stalled = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
-        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        let mut guarded = std::pin::pin!(stall.guard(std::future::pending(), "cut"));
+        assert!(futures::poll!(guarded.as_mut()).is_pending());
         tokio::time::advance(TIMEOUT * 2).await;
-        assert!(futures::poll!(stalled.as_mut()).is_pending());
+        assert!(futures::poll!(guarded.as_mut()).is_pending());
     }
 
     #[tokio::test(start_paused = true)]
