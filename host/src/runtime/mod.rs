@@ -490,6 +490,11 @@ impl Instance {
         Ok(())
     }
 
+    /// The span of the request this instance serves.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// CPU time the guest ran for since the last call of this (waits excluded).
     pub fn take_cpu_time(&mut self) -> Duration {
         self.store.data_mut().take_cpu_used()

@@ -218,13 +218,7 @@ fn sse_mode(
     // The body runs in hyper's task, outside the request's span (the instance's calls go
     // back into it): what is logged about the stream goes there too.
     let span = tracing::Span::current();
-    let bursts = Box::pin(pull(
-        instance,
-        stream,
-        id.clone(),
-        telemetry.clone(),
-        span.clone(),
-    ));
+    let bursts = Box::pin(pull(instance, stream, id.clone(), telemetry.clone()));
     let dispatch_timeout = settings.stall.timeout();
     let ended = telemetry.clone();
     let bursts = settings.stall.watch(bursts, move |stalled| {
@@ -261,14 +255,12 @@ fn pull(
     stream: ResourceAny,
     id: String,
     telemetry: Arc<StreamTelemetry>,
-    span: tracing::Span,
 ) -> impl Stream<Item = Bytes> + Send {
     let puller = Puller {
         instance: Some(instance),
         stream,
         id,
         telemetry,
-        span,
     };
     futures::stream::unfold(puller, |mut puller| async move {
         let burst = puller.next_burst().await?;
@@ -283,8 +275,6 @@ struct Puller {
     stream: ResourceAny,
     id: String,
     telemetry: Arc<StreamTelemetry>,
-    /// The request's, for what is logged about the stream.
-    span: tracing::Span,
 }
 
 impl Puller {
@@ -314,7 +304,7 @@ impl Puller {
                 Some(out.freeze())
             }
             Err(trap) => {
-                self.span.in_scope(|| {
+                instance.span().in_scope(|| {
                     tracing::warn!(ingress = %self.id, error = %format!("{trap:#}"), "component failed mid-stream");
                 });
                 telemetry.component_failed();
