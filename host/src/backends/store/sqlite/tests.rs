@@ -86,6 +86,21 @@ fn shares_its_connection_with_other_tables() {
 }
 
 #[test]
+fn a_cached_query_runs_again_without_being_prepared_again() {
+    let store = store();
+    let by_number = |number: &str| filtered("skuNumber == ?", vec![json!(number)]);
+    for number in ["PROD-001", "PROD-002", "PROD-001"] {
+        assert_eq!(ids(&store, &by_number(number)).len(), 1, "{number}");
+    }
+    let sql = compile::select("edge_skus", &by_number("PROD-001"), 0).expect("compiles");
+    let reprepared = store.with_connection(|connection| {
+        let statement = connection.prepare_cached(&sql.text).expect("cached");
+        statement.get_status(rusqlite::StatementStatus::RePrepare)
+    });
+    assert_eq!(reprepared, 0, "{}", sql.text);
+}
+
+#[test]
 fn a_database_file_keeps_its_data_and_uses_wal() {
     let dir = std::env::temp_dir().join(format!("sluice-store-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
