@@ -9,12 +9,9 @@
 //!   `Z`, whole seconds) so text order is time order; fractional seconds only matter within the
 //!   same second.
 //! - **Strings** compare by byte (SQLite `BINARY`), so case-sensitively.
-//! - **Concurrency.** One thread owns the connection and runs calls one at a time, in the order
-//!   they were made. Callers wait on a channel, so a burst of queries (10,000 live-stock
-//!   viewers connecting) keeps that one thread busy instead of waking a blocking thread per
-//!   query that then queues on a mutex. The database is in WAL mode, so other connections to
-//!   the same file can read while one writes; a read-connection pool is the next step if
-//!   queries become a bottleneck.
+//! - **Concurrency.** One connection behind a mutex, used from blocking threads: calls run one
+//!   at a time. The database is in WAL mode, so other connections to the same file can read
+//!   while one writes; a read-connection pool is the next step if queries become a bottleneck.
 //! - **Outages.** A database locked past the busy timeout, a full disk or an I/O error is
 //!   [`StoreError::Unavailable`].
 
@@ -23,87 +20,25 @@ mod actors;
 #[doc(hidden)]
 pub mod compile;
 
-use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
-use tokio::sync::oneshot;
 
 use super::project::{parse_fields, project, seed_documents, unix_seconds};
 use super::{Document, Query, Store, StoreError, validate_edge_name};
-use crate::backends::store::filter::FieldPath;
 
 /// How long a call waits for another connection's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] on SQLite. Its connection lives on a thread of its own (see the module docs);
-/// the async methods wait for that thread, the `*_blocking` ones block on it, for callers
-/// that are not on an async worker.
+/// A [`Store`] on SQLite. The async methods run SQLite's blocking calls on a blocking thread;
+/// the `*_blocking` ones are for callers already on one.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    connection: Arc<ConnectionThread>,
-}
-
-/// One call on the connection.
-type Call = Box<dyn FnOnce(&mut Connection) + Send>;
-
-/// The thread that owns the connection. Dropping the last handle ends it, which closes the
-/// database.
-#[derive(Debug)]
-struct ConnectionThread {
-    calls: Option<mpsc::Sender<Call>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl ConnectionThread {
-    fn start(mut connection: Connection) -> Result<Self, StoreError> {
-        let (calls, queue) = mpsc::channel::<Call>();
-        let thread = thread::Builder::new()
-            .name("sluice-sqlite".into())
-            .spawn(move || {
-                for call in queue {
-                    // A panicking call rolled back its transaction as it unwound, so the
-                    // connection serves the next one; its caller sees the call unfinished.
-                    let _ = panic::catch_unwind(AssertUnwindSafe(|| call(&mut connection)));
-                }
-            })
-            .map_err(|err| {
-                StoreError::Unavailable(format!("cannot start SQLite's thread: {err}"))
-            })?;
-        Ok(ConnectionThread {
-            calls: Some(calls),
-            thread: Some(thread),
-        })
-    }
-
-    /// Queue `call`; false if the thread is gone.
-    fn send(&self, call: Call) -> bool {
-        self.calls
-            .as_ref()
-            .is_some_and(|calls| calls.send(call).is_ok())
-    }
-}
-
-impl Drop for ConnectionThread {
-    fn drop(&mut self) {
-        self.calls.take();
-        if let Some(thread) = self.thread.take() {
-            // A call may hold the last handle, and a thread cannot wait for itself.
-            if thread.thread().id() != thread::current().id() {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-/// Why a caller got no answer: the call panicked.
-fn unfinished() -> StoreError {
-    StoreError::Unavailable("the SQLite call did not finish".into())
+    connection: Arc<Mutex<Connection>>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -156,35 +91,24 @@ impl SqliteStore {
         connection.busy_timeout(BUSY_TIMEOUT)?;
         actors::create_tables(&connection)?;
         Ok(SqliteStore {
-            connection: Arc::new(ConnectionThread::start(connection)?),
+            connection: Arc::new(Mutex::new(connection)),
         })
     }
 
-    /// Run `f` on the connection, after the calls made before it, e.g. for an actor runtime
-    /// that keeps its tables in the same database. Other calls wait until `f` returns, so
-    /// keep it short.
-    pub(crate) async fn call<R, E>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let (answer, answered) = oneshot::channel();
-        let call = Box::new(move |connection: &mut Connection| {
-            // The caller may have stopped waiting (its client left); the call still ran.
-            let _ = answer.send(f(connection));
-        });
-        if !self.connection.send(call) {
-            return Err(unfinished().into());
-        }
-        answered.await.unwrap_or_else(|_| Err(unfinished().into()))
+    /// Run `f` with the store's connection, e.g. for an actor runtime that keeps its tables in
+    /// the same database. Blocks; other calls wait until `f` returns, so keep it short.
+    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        // A panic inside `f` poisons the lock, but any transaction it had open was rolled back
+        // when it unwound, so the connection is still usable.
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&mut connection)
     }
 
-    /// [`call`](Self::call), blocking until it has run: for callers that are not on an async
-    /// worker, such as tests.
-    pub fn call_blocking<R, E>(
+    /// [`with_connection`](Self::with_connection) on a blocking thread.
+    pub(crate) async fn blocking<R, E>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E>
@@ -192,20 +116,53 @@ impl SqliteStore {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (answer, answered) = mpsc::sync_channel(1);
-        let call = Box::new(move |connection: &mut Connection| {
-            let _ = answer.send(f(connection));
-        });
-        if !self.connection.send(call) {
-            return Err(unfinished().into());
-        }
-        answered.recv().unwrap_or_else(|_| Err(unfinished().into()))
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_connection(f))
+            .await
+            .unwrap_or_else(|join| {
+                Err(
+                    StoreError::Unavailable(format!("the SQLite call did not finish: {join}"))
+                        .into(),
+                )
+            })
     }
 
     /// [`Store::seed`], blocking.
     pub fn seed_blocking(&self, edge: &str, records: Vec<Value>) -> Result<usize, StoreError> {
-        let (table, docs) = seed_rows(edge, &records)?;
-        let inserted = self.call_blocking(move |connection| seed(connection, &table, &docs))?;
+        validate_edge_name(edge)?;
+        let docs = seed_documents(edge, &records)?;
+        let table = table_name(edge);
+        let inserted = self.with_connection(|connection| {
+            // IMMEDIATE takes the write lock up front, so two hosts seeding the same file
+            // cannot both see an empty table.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS \"{table}\" (\
+                 id INTEGER PRIMARY KEY, \
+                 doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object'))"
+            ))?;
+            let has_rows = transaction
+                .query_row(
+                    &format!("SELECT 1 FROM \"{table}\" LIMIT 1"),
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if has_rows {
+                return Ok(0);
+            }
+            {
+                let mut insert =
+                    transaction.prepare(&format!("INSERT INTO \"{table}\" (doc) VALUES (?1)"))?;
+                for doc in &docs {
+                    insert.execute([doc])?;
+                }
+            }
+            transaction.commit()?;
+            Ok::<_, StoreError>(docs.len())
+        })?;
         tracing::info!(edge, inserted, "seeded edge");
         Ok(inserted)
     }
@@ -215,119 +172,59 @@ impl SqliteStore {
         &self,
         query: &Query,
         now: SystemTime,
-    ) -> Result<Vec<Document>, StoreError> {
-        let select = Select::compile(query, now)?;
-        self.call_blocking(move |connection| select.run(connection))
+    ) -> Result<Vec<Map<String, Value>>, StoreError> {
+        validate_edge_name(&query.edge)?;
+        let fields = parse_fields(&query.fields)?;
+        let table = table_name(&query.edge);
+        let sql = compile::select(&table, query, unix_seconds(now))?;
+
+        self.with_connection(|connection| {
+            // Cached like the query itself: it runs before every query, and compiling it
+            // each time showed in the live-stock page's connect profile.
+            let exists: bool = connection
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                )?
+                .query_row([&table], |row| row.get(0))?;
+            if !exists {
+                return Err(StoreError::UnknownEdge(query.edge.clone()));
+            }
+            let mut statement = connection.prepare_cached(&sql.text)?;
+            let rows = statement.query_map(params_from_iter(&sql.params), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut records = Vec::new();
+            for row in rows {
+                let (id, doc) = row?;
+                let doc: Map<String, Value> =
+                    serde_json::from_str(&doc).map_err(|e| StoreError::CorruptDocument {
+                        edge: query.edge.clone(),
+                        id,
+                        reason: e.to_string(),
+                    })?;
+                records.push(project(doc, &fields));
+            }
+            Ok(records)
+        })
     }
 
     /// [`Store::edges`], blocking.
     pub fn edges_blocking(&self) -> Result<Vec<String>, StoreError> {
-        self.call_blocking(edges)
-    }
-}
-
-/// The table and the documents [`Store::seed`] writes.
-fn seed_rows(edge: &str, records: &[Value]) -> Result<(String, Vec<String>), StoreError> {
-    validate_edge_name(edge)?;
-    Ok((table_name(edge), seed_documents(edge, records)?))
-}
-
-/// Create `table` and insert `docs` unless it already has rows; how many were inserted.
-fn seed(connection: &mut Connection, table: &str, docs: &[String]) -> Result<usize, StoreError> {
-    // IMMEDIATE takes the write lock up front, so two hosts seeding the same file cannot both
-    // see an empty table.
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    transaction.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\
-         id INTEGER PRIMARY KEY, \
-         doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object'))"
-    ))?;
-    let has_rows = transaction
-        .query_row(
-            &format!("SELECT 1 FROM \"{table}\" LIMIT 1"),
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if has_rows {
-        return Ok(0);
-    }
-    {
-        let mut insert =
-            transaction.prepare(&format!("INSERT INTO \"{table}\" (doc) VALUES (?1)"))?;
-        for doc in docs {
-            insert.execute([doc])?;
-        }
-    }
-    transaction.commit()?;
-    Ok(docs.len())
-}
-
-/// A query compiled off the connection's thread, ready to run on it.
-struct Select {
-    edge: String,
-    table: String,
-    sql: compile::Sql,
-    fields: Vec<FieldPath>,
-}
-
-impl Select {
-    fn compile(query: &Query, now: SystemTime) -> Result<Self, StoreError> {
-        validate_edge_name(&query.edge)?;
-        let table = table_name(&query.edge);
-        Ok(Select {
-            edge: query.edge.clone(),
-            sql: compile::select(&table, query, unix_seconds(now))?,
-            fields: parse_fields(&query.fields)?,
-            table,
+        self.with_connection(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'edge\\_%' \
+                 ESCAPE '\\' ORDER BY name",
+            )?;
+            let names = statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(names
+                .into_iter()
+                .filter_map(|name| name.strip_prefix("edge_").map(str::to_owned))
+                .filter(|edge| validate_edge_name(edge).is_ok())
+                .collect())
         })
     }
-
-    fn run(&self, connection: &mut Connection) -> Result<Vec<Document>, StoreError> {
-        // Cached like the query itself: it runs before every query, and compiling it each
-        // time showed in the live-stock page's connect profile.
-        let exists: bool = connection
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-            )?
-            .query_row([&self.table], |row| row.get(0))?;
-        if !exists {
-            return Err(StoreError::UnknownEdge(self.edge.clone()));
-        }
-        let mut statement = connection.prepare_cached(&self.sql.text)?;
-        let rows = statement.query_map(params_from_iter(&self.sql.params), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let mut records = Vec::new();
-        for row in rows {
-            let (id, doc) = row?;
-            let doc: Map<String, Value> =
-                serde_json::from_str(&doc).map_err(|e| StoreError::CorruptDocument {
-                    edge: self.edge.clone(),
-                    id,
-                    reason: e.to_string(),
-                })?;
-            records.push(project(doc, &self.fields));
-        }
-        Ok(records)
-    }
-}
-
-/// [`Store::edges`] on the connection.
-fn edges(connection: &mut Connection) -> Result<Vec<String>, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'edge\\_%' \
-         ESCAPE '\\' ORDER BY name",
-    )?;
-    let names = statement
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(names
-        .into_iter()
-        .filter_map(|name| name.strip_prefix("edge_").map(str::to_owned))
-        .filter(|edge| validate_edge_name(edge).is_ok())
-        .collect())
 }
 
 impl Store for SqliteStore {
@@ -336,14 +233,22 @@ impl Store for SqliteStore {
         query: &'a Query,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<Document>, StoreError>> {
+        let store = self.clone();
+        let query = query.clone();
         Box::pin(async move {
-            let select = Select::compile(query, now)?;
-            self.call(move |connection| select.run(connection)).await
+            tokio::task::spawn_blocking(move || store.query_blocking(&query, now))
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
         })
     }
 
     fn edges(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        Box::pin(self.call(edges))
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.edges_blocking())
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
+        })
     }
 
     fn seed<'a>(
@@ -351,18 +256,17 @@ impl Store for SqliteStore {
         edge: &'a str,
         records: Vec<Value>,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let store = self.clone();
+        let edge = edge.to_owned();
         Box::pin(async move {
-            let (table, docs) = seed_rows(edge, &records)?;
-            let inserted = self
-                .call(move |connection| seed(connection, &table, &docs))
-                .await?;
-            tracing::info!(edge, inserted, "seeded edge");
-            Ok(inserted)
+            tokio::task::spawn_blocking(move || store.seed_blocking(&edge, records))
+                .await
+                .unwrap_or_else(|join| Err(StoreError::Unavailable(join.to_string())))
         })
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.call(|connection| {
+        Box::pin(self.blocking(|connection| {
             connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
             Ok::<_, StoreError>(())
         }))

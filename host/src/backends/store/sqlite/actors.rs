@@ -76,7 +76,7 @@ impl ActorTransaction for SqliteTransaction {
             let name = format!("{}/{}", this.actor_type, this.actor_id);
             let (actor_type, actor_id, read) = (this.actor_type, this.actor_id, this.version);
             this.store
-                .call(move |connection| {
+                .blocking(move |connection| {
                     let transaction = connection.transaction().map_err(failed)?;
                     let changed = match read {
                         Some(version) => transaction.execute(
@@ -140,7 +140,7 @@ impl ActorStateStore for SqliteStore {
         Box::pin(async move {
             let (t, i) = (actor_type.to_owned(), actor_id.to_owned());
             let row: Option<(String, i64)> = self
-                .call(move |connection| {
+                .blocking(move |connection| {
                     connection
                         .prepare_cached(
                             "SELECT state, version FROM actor_state WHERE actor_type = ?1 AND actor_id = ?2",
@@ -183,7 +183,7 @@ impl ActorStateStore for SqliteStore {
         );
         Box::pin(async move {
             let inserted = self
-                .call(move |connection| {
+                .blocking(move |connection| {
                     connection
                         .execute(
                             "INSERT OR IGNORE INTO actor_state (actor_type, actor_id, state, version) \
@@ -205,7 +205,7 @@ impl ActorStateStore for SqliteStore {
         let (t, i) = (actor_type.to_owned(), actor_id.to_owned());
         Box::pin(async move {
             let count: i64 = self
-                .call(move |connection| {
+                .blocking(move |connection| {
                     connection
                         .query_row(
                             "SELECT COUNT(*) FROM actor_checkpoint WHERE actor_type = ?1 AND actor_id = ?2",
@@ -264,13 +264,10 @@ mod tests {
         assert!(store.seed_actor("sku", "a", &state).await.expect("seed"));
         let first = store.begin("sku", "a").await.expect("begin");
         // What a second process on the same file would do while the first runs its actor.
-        store
-            .call(|c| {
-                c.execute("UPDATE actor_state SET version = version + 1", [])?;
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .expect("update");
+        store.with_connection(|c| {
+            c.execute("UPDATE actor_state SET version = version + 1", [])
+                .expect("update")
+        });
         let err = first
             .commit(&serde_json::json!({"n": 1}), &conformance::checkpoint("c1"))
             .await

@@ -74,12 +74,11 @@ fn orders_arrays_and_objects_by_their_json_text_among_strings() {
 fn shares_its_connection_with_other_tables() {
     let store = store();
     store
-        .call_blocking(|connection| {
+        .with_connection(|connection| {
             connection.execute_batch(
                 "CREATE TABLE other_table (id TEXT PRIMARY KEY, state TEXT);
                  INSERT INTO other_table VALUES ('sku/a1', '{}');",
-            )?;
-            Ok::<_, StoreError>(())
+            )
         })
         .expect("actor tables");
     assert_eq!(store.edges_blocking().expect("edges"), ["skus"]);
@@ -94,13 +93,10 @@ fn a_cached_query_runs_again_without_being_prepared_again() {
         assert_eq!(ids(&store, &by_number(number)).len(), 1, "{number}");
     }
     let sql = compile::select("edge_skus", &by_number("PROD-001"), 0).expect("compiles");
-    let text = sql.text.clone();
-    let reprepared = store
-        .call_blocking(move |connection| {
-            let statement = connection.prepare_cached(&text)?;
-            Ok::<_, StoreError>(statement.get_status(rusqlite::StatementStatus::RePrepare))
-        })
-        .expect("cached");
+    let reprepared = store.with_connection(|connection| {
+        let statement = connection.prepare_cached(&sql.text).expect("cached");
+        statement.get_status(rusqlite::StatementStatus::RePrepare)
+    });
     assert_eq!(reprepared, 0, "{}", sql.text);
 }
 
@@ -113,9 +109,7 @@ fn a_database_file_keeps_its_data_and_uses_wal() {
         let store = SqliteStore::open(&path).expect("opens");
         assert_eq!(store.seed_blocking("skus", skus()).expect("seeds"), 4);
         let mode: String = store
-            .call_blocking(|c| {
-                Ok::<_, StoreError>(c.query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
-            })
+            .with_connection(|c| c.query_row("PRAGMA journal_mode", [], |row| row.get(0)))
             .expect("pragma");
         assert_eq!(mode, "wal");
     }
@@ -196,9 +190,7 @@ fn a_database_locked_by_another_process_is_unavailable() {
     let store = SqliteStore::open(&path).expect("opens");
     let other = rusqlite::Connection::open(&path).expect("second connection");
     other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-    store
-        .call_blocking(|c| Ok::<_, StoreError>(c.busy_timeout(Duration::from_millis(50))?))
-        .expect("timeout");
+    store.with_connection(|c| c.busy_timeout(Duration::from_millis(50)).expect("timeout"));
     let err = store.seed_blocking("skus", skus()).expect_err("locked");
     assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
     other.execute_batch("ROLLBACK").expect("release");
