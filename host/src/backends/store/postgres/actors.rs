@@ -18,6 +18,7 @@ use std::time::Duration;
 use deadpool_postgres::Object;
 use futures::future::BoxFuture;
 use serde_json::Value;
+use tokio_postgres::Statement;
 
 use super::{PostgresStore, pg_error};
 use crate::backends::actors::{
@@ -50,6 +51,12 @@ CREATE INDEX IF NOT EXISTS actor_checkpoint_unpublished ON actor_checkpoint (com
 
 fn failed(err: tokio_postgres::Error) -> ActorStoreError {
     pg_error(err).into()
+}
+
+/// `sql`, prepared once per pooled connection. Given as text, tokio-postgres prepares a
+/// statement on every call: a round trip more for each statement of each actor message.
+async fn cached(client: &Object, sql: &str) -> Result<Statement, ActorStoreError> {
+    client.prepare_cached(sql).await.map_err(failed)
 }
 
 /// A connection inside an open transaction. Dropped without [`Open::close`], it rolls back
@@ -121,10 +128,15 @@ impl ActorTransaction for PostgresTransaction {
                 .map_err(|err| ActorStoreError::Failed(err.to_string()))?;
             let version = match this.version {
                 Some(version) => {
+                    let update = cached(
+                        client,
+                        "UPDATE actor_state SET state = $3, version = $4 \
+                         WHERE actor_type = $1 AND actor_id = $2",
+                    )
+                    .await?;
                     client
                         .execute(
-                            "UPDATE actor_state SET state = $3, version = $4 \
-                             WHERE actor_type = $1 AND actor_id = $2",
+                            &update,
                             &[&this.actor_type, &this.actor_id, state, &(version + 1)],
                         )
                         .await
@@ -132,12 +144,14 @@ impl ActorTransaction for PostgresTransaction {
                     version + 1
                 }
                 None => {
+                    let insert = cached(
+                        client,
+                        "INSERT INTO actor_state (actor_type, actor_id, state, version) \
+                         VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                    )
+                    .await?;
                     let inserted = client
-                        .execute(
-                            "INSERT INTO actor_state (actor_type, actor_id, state, version) \
-                             VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
-                            &[&this.actor_type, &this.actor_id, state],
-                        )
+                        .execute(&insert, &[&this.actor_type, &this.actor_id, state])
                         .await
                         .map_err(failed)?;
                     if inserted != 1 {
@@ -146,11 +160,16 @@ impl ActorTransaction for PostgresTransaction {
                     1
                 }
             };
+            let insert = cached(
+                client,
+                "INSERT INTO actor_checkpoint \
+                 (checkpoint_id, actor_type, actor_id, version, timestamp_ms, metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?;
             client
                 .execute(
-                    "INSERT INTO actor_checkpoint \
-                     (checkpoint_id, actor_type, actor_id, version, timestamp_ms, metadata) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &insert,
                     &[
                         &checkpoint.checkpoint_id,
                         &this.actor_type,
@@ -184,12 +203,14 @@ impl OutboxBatch for PostgresOutbox {
     ) -> BoxFuture<'a, Result<(), ActorStoreError>> {
         Box::pin(async move {
             let this = *self;
-            this.open
-                .client()
-                .execute(
-                    "UPDATE actor_checkpoint SET published = true WHERE checkpoint_id = ANY($1)",
-                    &[&published],
-                )
+            let client = this.open.client();
+            let update = cached(
+                client,
+                "UPDATE actor_checkpoint SET published = true WHERE checkpoint_id = ANY($1)",
+            )
+            .await?;
+            client
+                .execute(&update, &[&published])
                 .await
                 .map_err(failed)?;
             this.open.close(true).await
@@ -205,13 +226,15 @@ impl ActorStateStore for PostgresStore {
     ) -> BoxFuture<'a, Result<Box<dyn ActorTransaction>, ActorStoreError>> {
         Box::pin(async move {
             let open = Open::begin(self).await?;
+            let select = cached(
+                open.client(),
+                "SELECT state, version FROM actor_state \
+                 WHERE actor_type = $1 AND actor_id = $2 FOR UPDATE",
+            )
+            .await?;
             let row = open
                 .client()
-                .query_opt(
-                    "SELECT state, version FROM actor_state \
-                     WHERE actor_type = $1 AND actor_id = $2 FOR UPDATE",
-                    &[&actor_type, &actor_id],
-                )
+                .query_opt(&select, &[&actor_type, &actor_id])
                 .await
                 .map_err(failed)?;
             let (state, version) = match row {
@@ -236,13 +259,14 @@ impl ActorStateStore for PostgresStore {
     ) -> BoxFuture<'a, Result<Option<VersionedState>, ActorStoreError>> {
         Box::pin(async move {
             // A plain read sees the latest commit and waits for no `FOR UPDATE` lock.
-            let row = self
-                .client()
-                .await?
-                .query_opt(
-                    "SELECT state, version FROM actor_state WHERE actor_type = $1 AND actor_id = $2",
-                    &[&actor_type, &actor_id],
-                )
+            let client = self.client().await?;
+            let select = cached(
+                &client,
+                "SELECT state, version FROM actor_state WHERE actor_type = $1 AND actor_id = $2",
+            )
+            .await?;
+            let row = client
+                .query_opt(&select, &[&actor_type, &actor_id])
                 .await
                 .map_err(failed)?;
             Ok(row.map(|row| VersionedState {
@@ -302,13 +326,15 @@ impl ActorStateStore for PostgresStore {
         checkpoint_id: &'a str,
     ) -> BoxFuture<'a, Result<(), ActorStoreError>> {
         Box::pin(async move {
-            self.client()
-                .await?
-                .execute(
-                    "UPDATE actor_checkpoint SET published = true \
-                     WHERE checkpoint_id = $1 AND NOT published",
-                    &[&checkpoint_id],
-                )
+            let client = self.client().await?;
+            let update = cached(
+                &client,
+                "UPDATE actor_checkpoint SET published = true \
+                 WHERE checkpoint_id = $1 AND NOT published",
+            )
+            .await?;
+            client
+                .execute(&update, &[&checkpoint_id])
                 .await
                 .map_err(failed)?;
             Ok(())
