@@ -18,7 +18,8 @@ use std::time::Duration;
 use deadpool_postgres::Object;
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tokio_postgres::Statement;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::{PostgresStore, pg_error};
 use crate::backends::actors::{
@@ -53,10 +54,25 @@ fn failed(err: tokio_postgres::Error) -> ActorStoreError {
     pg_error(err).into()
 }
 
-/// `sql`, prepared once per pooled connection. Given as text, tokio-postgres prepares a
+/// Run `sql`, prepared once per pooled connection. Given as text, tokio-postgres prepares a
 /// statement on every call: a round trip more for each statement of each actor message.
-async fn cached(client: &Object, sql: &str) -> Result<Statement, ActorStoreError> {
-    client.prepare_cached(sql).await.map_err(failed)
+async fn execute(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, ActorStoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(failed)?;
+    client.execute(&statement, params).await.map_err(failed)
+}
+
+/// [`execute`] for a query of at most one row.
+async fn query_opt(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, ActorStoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(failed)?;
+    client.query_opt(&statement, params).await.map_err(failed)
 }
 
 /// A connection inside an open transaction. Dropped without [`Open::close`], it rolls back
@@ -128,59 +144,44 @@ impl ActorTransaction for PostgresTransaction {
                 .map_err(|err| ActorStoreError::Failed(err.to_string()))?;
             let version = match this.version {
                 Some(version) => {
-                    let update = cached(
+                    execute(
                         client,
                         "UPDATE actor_state SET state = $3, version = $4 \
                          WHERE actor_type = $1 AND actor_id = $2",
+                        &[&this.actor_type, &this.actor_id, state, &(version + 1)],
                     )
                     .await?;
-                    client
-                        .execute(
-                            &update,
-                            &[&this.actor_type, &this.actor_id, state, &(version + 1)],
-                        )
-                        .await
-                        .map_err(failed)?;
                     version + 1
                 }
                 None => {
-                    let insert = cached(
+                    let inserted = execute(
                         client,
                         "INSERT INTO actor_state (actor_type, actor_id, state, version) \
                          VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                        &[&this.actor_type, &this.actor_id, state],
                     )
                     .await?;
-                    let inserted = client
-                        .execute(&insert, &[&this.actor_type, &this.actor_id, state])
-                        .await
-                        .map_err(failed)?;
                     if inserted != 1 {
                         return Err(ActorStoreError::Conflict(this.name));
                     }
                     1
                 }
             };
-            let insert = cached(
+            execute(
                 client,
                 "INSERT INTO actor_checkpoint \
                  (checkpoint_id, actor_type, actor_id, version, timestamp_ms, metadata) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &checkpoint.checkpoint_id,
+                    &this.actor_type,
+                    &this.actor_id,
+                    &version,
+                    &timestamp,
+                    &checkpoint.metadata,
+                ],
             )
             .await?;
-            client
-                .execute(
-                    &insert,
-                    &[
-                        &checkpoint.checkpoint_id,
-                        &this.actor_type,
-                        &this.actor_id,
-                        &version,
-                        &timestamp,
-                        &checkpoint.metadata,
-                    ],
-                )
-                .await
-                .map_err(failed)?;
             this.open.close(true).await
         })
     }
@@ -203,16 +204,12 @@ impl OutboxBatch for PostgresOutbox {
     ) -> BoxFuture<'a, Result<(), ActorStoreError>> {
         Box::pin(async move {
             let this = *self;
-            let client = this.open.client();
-            let update = cached(
-                client,
+            execute(
+                this.open.client(),
                 "UPDATE actor_checkpoint SET published = true WHERE checkpoint_id = ANY($1)",
+                &[&published],
             )
             .await?;
-            client
-                .execute(&update, &[&published])
-                .await
-                .map_err(failed)?;
             this.open.close(true).await
         })
     }
@@ -226,17 +223,13 @@ impl ActorStateStore for PostgresStore {
     ) -> BoxFuture<'a, Result<Box<dyn ActorTransaction>, ActorStoreError>> {
         Box::pin(async move {
             let open = Open::begin(self).await?;
-            let select = cached(
+            let row = query_opt(
                 open.client(),
                 "SELECT state, version FROM actor_state \
                  WHERE actor_type = $1 AND actor_id = $2 FOR UPDATE",
+                &[&actor_type, &actor_id],
             )
             .await?;
-            let row = open
-                .client()
-                .query_opt(&select, &[&actor_type, &actor_id])
-                .await
-                .map_err(failed)?;
             let (state, version) = match row {
                 Some(row) => (Some(row.get::<_, Value>(0)), Some(row.get::<_, i64>(1))),
                 None => (None, None),
@@ -259,16 +252,12 @@ impl ActorStateStore for PostgresStore {
     ) -> BoxFuture<'a, Result<Option<VersionedState>, ActorStoreError>> {
         Box::pin(async move {
             // A plain read sees the latest commit and waits for no `FOR UPDATE` lock.
-            let client = self.client().await?;
-            let select = cached(
-                &client,
+            let row = query_opt(
+                &self.client().await?,
                 "SELECT state, version FROM actor_state WHERE actor_type = $1 AND actor_id = $2",
+                &[&actor_type, &actor_id],
             )
             .await?;
-            let row = client
-                .query_opt(&select, &[&actor_type, &actor_id])
-                .await
-                .map_err(failed)?;
             Ok(row.map(|row| VersionedState {
                 state: row.get(0),
                 version: row.get(1),
@@ -326,17 +315,13 @@ impl ActorStateStore for PostgresStore {
         checkpoint_id: &'a str,
     ) -> BoxFuture<'a, Result<(), ActorStoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            let update = cached(
-                &client,
+            execute(
+                &self.client().await?,
                 "UPDATE actor_checkpoint SET published = true \
                  WHERE checkpoint_id = $1 AND NOT published",
+                &[&checkpoint_id],
             )
             .await?;
-            client
-                .execute(&update, &[&checkpoint_id])
-                .await
-                .map_err(failed)?;
             Ok(())
         })
     }
