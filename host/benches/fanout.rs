@@ -7,7 +7,8 @@
 //! Each node runs as its own `sluice serve` process: 10,000 client sockets plus 10,000 server
 //! sockets would not fit under one process's 20,000 open files.
 //!
-//! `SLUICE_BENCH_ONLY=nchan|embedded|jetstream` runs one part (to profile it, say), and
+//! `SLUICE_BENCH_ONLY=nchan|embedded|jetstream` runs one part (to profile it, say),
+//! `SLUICE_BENCH_ONLY=stream` only the embedded bus's one stream, and
 //! `SLUICE_BENCH_ROUNDS=n` publishes `n` events instead of 5.
 
 mod support;
@@ -50,6 +51,8 @@ fn main() {
             let node = Node::start(SUBSCRIBERS + 100, "").await;
             fan_out(&[&node], &node).await;
             drop(node);
+        }
+        if runs("embedded") || only.as_deref() == Some("stream") {
             one_stream("").await;
         }
         if !runs("jetstream") {
