@@ -52,7 +52,7 @@ fn main() {
             fan_out(&[&node], &node).await;
             drop(node);
         }
-        if runs("embedded") || only.as_deref() == Some("stream") {
+        if runs("embedded") || runs("stream") {
             one_stream("").await;
         }
         if !runs("jetstream") {
